@@ -1,0 +1,1 @@
+"""Books API v1 conformance kit."""
