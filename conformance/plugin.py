@@ -1,1 +1,357 @@
-"""pytest plugin for the Books API v1 conformance kit (filled in by the kit core)."""
+"""pytest plugin for the Books API v1 conformance kit.
+
+Run ``pytest --pyargs conformance --base-url http://127.0.0.1:8000`` (or ``pytest conformance``
+in a checkout); with no base URL the plugin boots the reference app on a fresh SQLite file.
+Options live in the ``conformance`` group, each with an environment-variable default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conformance import hookspecs
+from conformance._boot import BootError, ReferenceApp
+from conformance._client import BooksClient, HygieneError, RequirementViolation
+from conformance._exchange import Exchange
+from conformance._expectations import ExpectationsError, load_expectations
+from conformance._profiles import PROFILES
+from conformance._registry import load_registry
+from conformance._report import ConformanceReport, Failure, Hygiene
+
+KIT_DIR = Path(__file__).parent
+LAYERS = {
+    "test_properties": "properties",
+    "test_stateful": "state machine",
+    "test_schemathesis": "schemathesis",
+    "test_concurrency": "concurrency",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise pytest.UsageError(f"{name}={value!r}: use 1/true/yes/on or 0/false/no/off")
+    return value in _TRUE
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(
+        "conformance", "Books API conformance kit (--base-url picks the target)"
+    )
+    group.addoption(
+        "--conformance-strict",
+        action="store_true",
+        default=None,
+        help="fail the run on SHOULD and MAY failures too (env CONFORMANCE_STRICT=1)",
+    )
+    group.addoption(
+        "--conformance-expectations",
+        metavar="FILE",
+        default=os.environ.get("CONFORMANCE_EXPECTATIONS"),
+        help="TOML file of requirement IDs this implementation knowingly fails "
+        "(env CONFORMANCE_EXPECTATIONS)",
+    )
+    group.addoption(
+        "--conformance-report-json",
+        metavar="PATH",
+        default=os.environ.get("CONFORMANCE_REPORT_JSON"),
+        help="write per-requirement verdicts as JSON (env CONFORMANCE_REPORT_JSON)",
+    )
+    group.addoption(
+        "--conformance-report-md",
+        metavar="PATH",
+        default=os.environ.get("CONFORMANCE_REPORT_MD"),
+        help="write the report as Markdown, e.g. $GITHUB_STEP_SUMMARY (env CONFORMANCE_REPORT_MD)",
+    )
+    group.addoption(
+        "--conformance-profile",
+        choices=sorted(PROFILES),
+        default=os.environ.get("CONFORMANCE_PROFILE", "default"),
+        help="generated-test budget: quick, default or thorough (env CONFORMANCE_PROFILE)",
+    )
+    group.addoption(
+        "--conformance-timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        default=os.environ.get("CONFORMANCE_TIMEOUT", "10"),
+        help="per-request timeout in seconds (env CONFORMANCE_TIMEOUT, default 10)",
+    )
+
+
+class Kit:
+    """The plugin's per-run state: target, client, report and the current test's exchanges."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.registry = load_registry()
+        strict = config.getoption("conformance_strict")
+        self.strict = bool(strict) if strict is not None else _flag("CONFORMANCE_STRICT")
+        profile = config.getoption("conformance_profile")
+        if profile not in PROFILES:
+            raise pytest.UsageError(
+                f"CONFORMANCE_PROFILE={profile!r}: choose one of {', '.join(sorted(PROFILES))}"
+            )
+        self.profile = PROFILES[profile]
+        path = config.getoption("conformance_expectations")
+        try:
+            self.expectations = load_expectations(Path(path), self.registry) if path else {}
+        except ExpectationsError as error:
+            raise pytest.UsageError(str(error)) from None
+        self.report = ConformanceReport(self.registry, self.expectations, self.strict)
+        self.app: ReferenceApp | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.url = ""
+        self.current: list[Exchange] = []
+        self.soft: list[tuple[str, str, Exchange]] = []
+
+    # -- target ----------------------------------------------------------------------------------
+    def resolve_target(self) -> str:
+        """The base URL under test, booting the reference app when none is given."""
+        if self.url:
+            return self.url
+        config = self.config
+        url = config.hook.pytest_conformance_target(config=config)
+        url = url or config.getoption("base_url", None) or config.getini("base_url")
+        if not url:
+            self._tmp = tempfile.TemporaryDirectory(prefix="conformance-")
+            self.app = ReferenceApp(Path(self._tmp.name), os.environ.get("DATABASE_URL"))
+            try:
+                url = self.app.start()
+            except BootError as error:
+                pytest.exit(f"conformance: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+            config.option.base_url = url
+        if not url.startswith(("http://", "https://")):
+            pytest.exit(
+                f"conformance: --base-url {url!r} is not an http(s) URL; "
+                "pass e.g. --base-url http://127.0.0.1:8000",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+        self.url = url.rstrip("/")
+        self._check_reachable()
+        self.report.target = self.url
+        return self.url
+
+    def _check_reachable(self) -> None:
+        timeout = self.config.getoption("conformance_timeout")
+        try:
+            with httpx.Client(timeout=timeout) as client:
+                client.get(self.url + "/books")
+        except httpx.HTTPError as error:
+            pytest.exit(
+                f"conformance: cannot reach the target at {self.url} ({type(error).__name__}: "
+                f"{error}). Start your server, or pass the right --base-url; "
+                "omit it to test the bundled reference app.",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # -- client hooks ----------------------------------------------------------------------------
+    def on_exchange(self, exchange: Exchange) -> None:
+        self.current.append(exchange)
+
+    def on_violation(self, requirement: str, message: str, exchange: Exchange) -> None:
+        """Raise violations that fail the run; remember the others for the report."""
+        if self.report.gating(requirement) and requirement not in self.expectations:
+            raise RequirementViolation(requirement, message, exchange)
+        self.soft.append((requirement, message, exchange))
+
+    def new_client(self) -> BooksClient:
+        return BooksClient(
+            self.resolve_target(),
+            timeout=self.config.getoption("conformance_timeout"),
+            on_violation=self.on_violation,
+            on_exchange=self.on_exchange,
+        )
+
+
+KIT = pytest.StashKey[Kit]()
+
+
+def is_kit_item(item: pytest.Item) -> bool:
+    return KIT_DIR in Path(item.path).parents
+
+
+def requirements_of(item: pytest.Item) -> list[str]:
+    return [rid for marker in item.iter_markers("requirement") for rid in marker.args]
+
+
+def layer_of(item: pytest.Item) -> str:
+    return LAYERS.get(Path(item.path).stem, "examples")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requirement(*ids): Books API requirement IDs a conformance test checks"
+    )
+    config.stash[KIT] = Kit(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if KIT in config.stash:
+        config.stash[KIT].stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    kit = config.stash[KIT]
+    mode = "strict" if kit.strict else "MUST gates, SHOULD/MAY reported"
+    return (
+        f"conformance: Books API contract v{kit.registry.contract_version}, "
+        f"{len(kit.registry)} requirements, {mode}, profile {kit.profile.name}"
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Traceability: every kit test names known requirements; every requirement has a test."""
+    kit = config.stash[KIT]
+    problems = []
+    covered: set[str] = set()
+    modules = set()
+    for item in items:
+        if not is_kit_item(item):
+            continue
+        modules.add(Path(item.path).name)
+        ids = requirements_of(item)
+        if not ids:
+            problems.append(f"{item.nodeid} names no requirement; add @pytest.mark.requirement(ID)")
+        for rid in ids:
+            if rid not in kit.registry:
+                problems.append(f"{item.nodeid} names unknown requirement {rid!r}")
+            else:
+                covered.add(rid)
+                item.user_properties.append(("requirement", rid))
+                item.user_properties.append(("level", kit.registry[rid].level))
+    all_modules = {path.name for path in KIT_DIR.glob("test_*.py")}
+    if modules and modules >= all_modules:
+        for rid in kit.registry:
+            if rid not in covered:
+                problems.append(f"requirement {rid} has no test in the conformance suite")
+    if problems:
+        raise pytest.UsageError("conformance traceability:\n  " + "\n  ".join(problems))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Fail fast, once, when the target cannot be reached (instead of a failure per test)."""
+    if session.config.option.collectonly:
+        return
+    if any(is_kit_item(item) for item in session.items):
+        session.config.stash[KIT].resolve_target()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    kit = item.config.stash[KIT]
+    kit.current = []
+    kit.soft = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield  # type: ignore[misc]
+    if not is_kit_item(item):
+        return report
+    kit = item.config.stash[KIT]
+    layer = layer_of(item)
+    marked = requirements_of(item)
+    for requirement, message, exchange in kit.soft:
+        kit.report.record_failure(
+            requirement, Failure(item.nodeid, layer, message, list(kit.current), exchange)
+        )
+    kit.soft = []
+    if report.passed and report.when == "call":
+        kit.report.record_pass(marked)
+    elif report.failed and call.excinfo is not None:
+        error = call.excinfo.value
+        if isinstance(error, HygieneError):
+            return report
+        if isinstance(error, RequirementViolation):
+            blamed, exchange = [error.requirement], error.exchange
+        else:
+            blamed, exchange = marked, (kit.current[-1] if kit.current else None)
+        message = str(error)[:4000]
+        for requirement in blamed:
+            kit.report.record_failure(
+                requirement, Failure(item.nodeid, layer, message, list(kit.current), exchange)
+            )
+        if all(rid in kit.expectations for rid in blamed):
+            reasons = "; ".join(f"{rid}: {kit.expectations[rid]}" for rid in blamed)
+            report.outcome, report.wasxfail = "skipped", f"expected failure ({reasons})"  # type: ignore[attr-defined]
+        elif not any(kit.report.gating(rid) for rid in blamed):
+            levels = ", ".join(f"{kit.registry[rid].level} {rid}" for rid in blamed)
+            report.outcome = "skipped"
+            report.wasxfail = f"{levels} not met (reported; --conformance-strict fails it)"  # type: ignore[attr-defined]
+    return report
+
+
+@pytest.fixture(scope="session")
+def books_client(request: pytest.FixtureRequest) -> Iterator[BooksClient]:
+    """A session-wide client for the target; cleans up every book it created at the end."""
+    kit = request.config.stash[KIT]
+    client = kit.new_client()
+    yield client
+    try:
+        leftovers = client.cleanup()
+    finally:
+        client.close()
+    kit.report.hygiene = Hygiene(created=len(client.ledger.all_ids()), leftovers=leftovers)
+
+
+@pytest.fixture
+def client(books_client: BooksClient) -> BooksClient:
+    """The session client, for one test."""
+    return books_client
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    kit = session.config.stash.get(KIT, None)
+    if kit is None or not kit.report.ran_any():
+        return
+    if kit.report.unexpected_passes() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if kit.report.hygiene and kit.report.hygiene.leftovers and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    for option, write in (
+        ("conformance_report_json", kit.report.write_json),
+        ("conformance_report_md", kit.report.write_markdown),
+    ):
+        path = session.config.getoption(option)
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write(path)
+    session.config.hook.pytest_conformance_report(config=session.config, report=kit.report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    kit = terminalreporter.config.stash.get(KIT, None)
+    if kit is None or not kit.report.ran_any():
+        return
+    terminalreporter.write_sep("=", "Books API conformance")
+    for line in kit.report.terminal_lines():
+        terminalreporter.write_line(line)
