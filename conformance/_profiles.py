@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, settings
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,28 @@ PROFILES = {
         ),
     )
 }
+
+
+def hypothesis_settings(max_examples: int, **overrides: Any) -> settings:
+    """Settings for network-bound generated tests: deterministic, no deadline, no example database.
+
+    ``derandomize=True`` makes every run send the same request sequence to a fresh target, so a
+    verdict never depends on luck; ``database=None`` keeps replays from changing that sequence.
+
+    Example::
+
+        @hypothesis_settings(PROFILES["quick"].property_examples)
+        @given(body=valid_bodies())
+        def test_round_trip(client, body): ...
+    """
+    options: dict[str, Any] = {
+        "max_examples": max_examples,
+        "deadline": None,
+        "derandomize": True,
+        "database": None,
+        "print_blob": False,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                  HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    }  # fmt: skip
+    options.update(overrides)
+    return settings(**options)

@@ -21,7 +21,7 @@ from conformance._boot import BootError, ReferenceApp
 from conformance._client import BooksClient, HygieneError, RequirementViolation
 from conformance._exchange import Exchange
 from conformance._expectations import ExpectationsError, load_expectations
-from conformance._profiles import PROFILES
+from conformance._profiles import PROFILES, Profile
 from conformance._registry import load_registry
 from conformance._report import ConformanceReport, Failure, Hygiene
 
@@ -323,6 +323,12 @@ def books_client(request: pytest.FixtureRequest) -> Iterator[BooksClient]:
     kit.report.hygiene = Hygiene(created=len(client.ledger.all_ids()), leftovers=leftovers)
 
 
+@pytest.fixture(scope="session")
+def profile(request: pytest.FixtureRequest) -> Profile:
+    """The search budget chosen with ``--conformance-profile`` (quick, default, thorough)."""
+    return request.config.stash[KIT].profile
+
+
 @pytest.fixture
 def client(books_client: BooksClient) -> BooksClient:
     """The session client, for one test."""
@@ -355,3 +361,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("=", "Books API conformance")
     for line in kit.report.terminal_lines():
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def book(client: BooksClient) -> dict[str, object]:
+    """A book freshly created by this run (the kit may write to it)."""
+    from conformance._cases import valid_body
+
+    response = client.create(valid_body())
+    if response.status_code != 201:
+        raise RequirementViolation(
+            "CREATE-OK", f"creating a valid book got {response.status_code}", client.history[-1]
+        )
+    created: dict[str, object] = response.json()
+    return created
