@@ -25,27 +25,29 @@ class BootError(RuntimeError):
     """The reference app did not come up; the message carries its last output lines."""
 
 
-class ReferenceApp:
-    """A reference app process serving on 127.0.0.1 (SQLite in ``workdir`` or ``database_url``).
+class ServerProcess:
+    """A server subprocess that logs ``... on http://127.0.0.1:PORT ...`` once it listens.
 
     Example::
 
-        with ReferenceApp(tmp_path) as app:
-            httpx.get(app.url + "/books")
+        with ServerProcess([sys.executable, "-m", "my_server", "--port", "0"], tmp_path) as srv:
+            httpx.get(srv.url + "/books")
     """
 
-    def __init__(self, workdir: Path, database_url: str | None = None, timeout: float = 30.0):
+    def __init__(
+        self, command: list[str], workdir: Path, timeout: float = 30.0, ready_path: str = "/books"
+    ) -> None:
+        self.command = command
         self.workdir = workdir
-        self.database_url = database_url or f"sqlite+aiosqlite:///{workdir / 'books.db'}"
         self.timeout = timeout
+        self.ready_path = ready_path
         self.url = ""
         self._output: deque[str] = deque(maxlen=40)
         self._process: subprocess.Popen[str] | None = None
         self._pump_thread: threading.Thread | None = None
 
     def start(self) -> str:
-        command = [sys.executable, "-m", "reference_app", "--host", "127.0.0.1", "--port", "0"]
-        command += ["--database-url", self.database_url]
+        command = self.command
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._process = subprocess.Popen(
             command,
@@ -65,7 +67,7 @@ class ReferenceApp:
             if self._process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise BootError(
-                    f"the reference app did not start (command: {' '.join(command)}); "
+                    f"the server did not start (command: {' '.join(command)}); "
                     "its last output:\n" + "\n".join(self._output)
                 )
         self._wait_ready(deadline)
@@ -83,13 +85,15 @@ class ReferenceApp:
         with httpx.Client(timeout=2.0) as client:
             while True:
                 try:
-                    if client.get(self.url + "/books").status_code == 200:
+                    if client.get(self.url + self.ready_path).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise BootError(f"the reference app at {self.url} never answered GET /books")
+                    raise BootError(
+                        f"the server at {self.url} never answered GET {self.ready_path}"
+                    )
                 time.sleep(0.05)  # polling a readiness probe, bounded by the deadline
 
     def stop(self) -> None:
@@ -107,9 +111,16 @@ class ReferenceApp:
         if process.stdout is not None:
             process.stdout.close()
 
-    def __enter__(self) -> ReferenceApp:
+    def __enter__(self) -> ServerProcess:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def reference_app_process(workdir: Path, database_url: str | None = None) -> ServerProcess:
+    """The reference app on a free port, on ``database_url`` or a new SQLite file in ``workdir``."""
+    url = database_url or f"sqlite+aiosqlite:///{workdir / 'books.db'}"
+    command = [sys.executable, "-m", "reference_app", "--host", "127.0.0.1", "--port", "0"]
+    return ServerProcess([*command, "--database-url", url], workdir)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from conformance import hookspecs
-from conformance._boot import BootError, ReferenceApp
+from conformance._boot import BootError, ServerProcess, reference_app_process
 from conformance._client import BooksClient, HygieneError, RequirementViolation
 from conformance._exchange import Exchange
 from conformance._expectations import ExpectationsError, load_expectations
@@ -120,7 +120,7 @@ class Kit:
         except ExpectationsError as error:
             raise pytest.UsageError(str(error)) from None
         self.report = ConformanceReport(self.registry, self.expectations, self.strict)
-        self.app: ReferenceApp | None = None
+        self.app: ServerProcess | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.url = ""
         self.current: list[Exchange] = []
@@ -136,7 +136,7 @@ class Kit:
         url = url or config.getoption("base_url", None) or config.getini("base_url")
         if not url:
             self._tmp = tempfile.TemporaryDirectory(prefix="conformance-")
-            self.app = ReferenceApp(Path(self._tmp.name), os.environ.get("DATABASE_URL"))
+            self.app = reference_app_process(Path(self._tmp.name), os.environ.get("DATABASE_URL"))
             try:
                 url = self.app.start()
             except BootError as error:
