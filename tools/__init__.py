@@ -1,0 +1,1 @@
+"""Developer tools for books-conformance (not part of the installed package)."""
