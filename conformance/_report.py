@@ -75,6 +75,13 @@ class ConformanceReport:
         self.hygiene: Hygiene | None = None
         self.target = ""
 
+    def add_hygiene(self, hygiene: Hygiene) -> None:
+        """Sum hygiene over sessions (one per xdist worker)."""
+        if self.hygiene is None:
+            self.hygiene = Hygiene()
+        self.hygiene.created += hygiene.created
+        self.hygiene.leftovers += hygiene.leftovers
+
     def record_pass(self, requirements: Sequence[str]) -> None:
         for rid in requirements:
             self.verdicts[rid].passes += 1

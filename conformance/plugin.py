@@ -11,7 +11,9 @@ import argparse
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -125,6 +127,7 @@ class Kit:
         self.url = ""
         self.current: list[Exchange] = []
         self.soft: list[tuple[str, str, Exchange]] = []
+        self.hygiene: Hygiene | None = None  # set by the client's teardown, sent with a report
 
     # -- target ----------------------------------------------------------------------------------
     def resolve_target(self) -> str:
@@ -150,7 +153,6 @@ class Kit:
             )
         self.url = url.rstrip("/")
         self._check_reachable()
-        self.report.target = self.url
         return self.url
 
     def _check_reachable(self) -> None:
@@ -171,6 +173,24 @@ class Kit:
             self.app.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+    # -- pytest hook: runs on the xdist controller, or in-process ---------------------------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold a test's verdicts (``report.conformance``) into the run's report."""
+        record = getattr(report, "conformance", None)
+        if record is None:
+            return
+        self.report.target = self.report.target or record["target"]
+        self.report.record_pass(record["passed"])
+        exchanges = [Exchange(**ex) for ex in record.get("exchanges", [])]
+        for failure in record["failures"]:
+            exchange = Exchange(**failure["exchange"]) if failure["exchange"] else None
+            self.report.record_failure(
+                failure["requirement"],
+                Failure(report.nodeid, record["layer"], failure["message"], exchanges, exchange),
+            )
+        if "hygiene" in record:
+            self.report.add_hygiene(Hygiene(**record["hygiene"]))
 
     # -- client hooks ----------------------------------------------------------------------------
     def on_exchange(self, exchange: Exchange) -> None:
@@ -210,7 +230,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requirement(*ids): Books API requirement IDs a conformance test checks"
     )
-    config.stash[KIT] = Kit(config)
+    kit = config.stash[KIT] = Kit(config)
+    config.pluginmanager.register(kit, "conformance-kit")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -274,19 +295,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the test's verdicts to its report (``report.conformance``, plain data so that it
+    travels from xdist workers) and turn non-gating or expected failures into xfails."""
     report: pytest.TestReport = yield  # type: ignore[misc]
     if not is_kit_item(item):
         return report
     kit = item.config.stash[KIT]
-    layer = layer_of(item)
-    marked = requirements_of(item)
-    for requirement, message, exchange in kit.soft:
-        kit.report.record_failure(
-            requirement, Failure(item.nodeid, layer, message, list(kit.current), exchange)
-        )
+    layer, exchanges = layer_of(item), [asdict(ex) for ex in kit.current]
+    failures = [
+        {"requirement": rid, "message": msg, "exchange": asdict(ex)} for rid, msg, ex in kit.soft
+    ]
     kit.soft = []
+    record: dict[str, Any] = {"layer": layer, "target": kit.url, "passed": [], "failures": failures}
     if report.passed and report.when == "call":
-        kit.report.record_pass(marked)
+        record["passed"] = requirements_of(item)
     elif report.failed and call.excinfo is not None:
         error = call.excinfo.value
         if isinstance(error, HygieneError):
@@ -294,20 +316,34 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if isinstance(error, RequirementViolation):
             blamed, exchange = [error.requirement], error.exchange
         else:
-            blamed, exchange = marked, (kit.current[-1] if kit.current else None)
-        message = str(error)[:4000]
-        for requirement in blamed:
-            kit.report.record_failure(
-                requirement, Failure(item.nodeid, layer, message, list(kit.current), exchange)
+            blamed, exchange = requirements_of(item), (kit.current[-1] if kit.current else None)
+        for rid in blamed:
+            failures.append(
+                {
+                    "requirement": rid,
+                    "message": str(error)[:4000],
+                    "exchange": asdict(exchange) if exchange else None,
+                }
             )
-        if all(rid in kit.expectations for rid in blamed):
-            reasons = "; ".join(f"{rid}: {kit.expectations[rid]}" for rid in blamed)
-            report.outcome, report.wasxfail = "skipped", f"expected failure ({reasons})"  # type: ignore[attr-defined]
-        elif not any(kit.report.gating(rid) for rid in blamed):
-            levels = ", ".join(f"{kit.registry[rid].level} {rid}" for rid in blamed)
-            report.outcome = "skipped"
-            report.wasxfail = f"{levels} not met (reported; --conformance-strict fails it)"  # type: ignore[attr-defined]
+        _apply_level(kit, report, blamed)
+    if failures:
+        record["exchanges"] = exchanges
+    if kit.hygiene is not None:
+        record["hygiene"], kit.hygiene = asdict(kit.hygiene), None
+    report.conformance = record  # type: ignore[attr-defined]
     return report
+
+
+def _apply_level(kit: Kit, report: pytest.TestReport, blamed: list[str]) -> None:
+    """Expected failures and non-gating (SHOULD/MAY) failures are reported as xfail."""
+    if all(rid in kit.expectations for rid in blamed):
+        reasons = "; ".join(f"{rid}: {kit.expectations[rid]}" for rid in blamed)
+        report.outcome = "skipped"
+        report.wasxfail = f"expected failure ({reasons})"  # type: ignore[attr-defined]
+    elif not any(kit.report.gating(rid) for rid in blamed):
+        levels = ", ".join(f"{kit.registry[rid].level} {rid}" for rid in blamed)
+        report.outcome = "skipped"
+        report.wasxfail = f"{levels} not met (reported; --conformance-strict fails it)"  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
@@ -320,7 +356,7 @@ def books_client(request: pytest.FixtureRequest) -> Iterator[BooksClient]:
         leftovers = client.cleanup()
     finally:
         client.close()
-    kit.report.hygiene = Hygiene(created=len(client.ledger.all_ids()), leftovers=leftovers)
+    kit.hygiene = Hygiene(created=len(client.ledger.all_ids()), leftovers=leftovers)
 
 
 @pytest.fixture(scope="session")
@@ -337,7 +373,7 @@ def client(books_client: BooksClient) -> BooksClient:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kit = session.config.stash.get(KIT, None)
-    if kit is None or not kit.report.ran_any():
+    if kit is None or not kit.report.ran_any() or hasattr(session.config, "workerinput"):
         return
     if kit.report.unexpected_passes() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
