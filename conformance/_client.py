@@ -99,6 +99,7 @@ class BooksClient:
         self.on_exchange = on_exchange
         self.history: list[Exchange] = []
         self._lock = threading.Lock()
+        self._retired: list[httpx.Client] = []
         self._http = self._new_http()
 
     def _new_http(self) -> httpx.Client:
@@ -106,14 +107,17 @@ class BooksClient:
         return httpx.Client(timeout=self.timeout, limits=limits)
 
     def close(self) -> None:
-        self._http.close()
+        for http in [*self._retired, self._http]:
+            http.close()
+        self._retired.clear()
 
     def _reset_connections(self) -> None:
         """Never reuse a keep-alive connection after a 5xx or transport error: servers such as
-        uvicorn drop it after an unhandled error and the next request would fail with ECONNRESET."""
+        uvicorn drop it after an unhandled error and the next request would fail with ECONNRESET.
+        The old pool is retired, not closed: other threads may still be using it."""
         with self._lock:
-            old, self._http = self._http, self._new_http()
-        old.close()
+            self._retired.append(self._http)
+            self._http = self._new_http()
 
     # -- the one place requests are sent ---------------------------------------------------------
     def request(

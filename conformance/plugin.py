@@ -315,6 +315,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             return report
         if isinstance(error, RequirementViolation):
             blamed, exchange = [error.requirement], error.exchange
+            if error.requirement == "NO-5XX":  # a 5xx also breaks whatever the test expected
+                blamed += [rid for rid in requirements_of(item) if rid != "NO-5XX"]
         else:
             blamed, exchange = requirements_of(item), (kit.current[-1] if kit.current else None)
         for rid in blamed:

@@ -18,7 +18,7 @@ from conformance._boot import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 FORK_WORKFLOW = ROOT / "docs" / "fork-workflow.yml"
-BROKEN = "id-reuse"  # a zoo mutant that breaks ID-UNIQUE
+BROKEN = "id-reuse-after-delete"  # a zoo mutant that breaks ID-UNIQUE
 
 
 def steps() -> dict[str, dict[str, Any]]:
