@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -294,15 +294,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the test's verdicts to its report (``report.conformance``, plain data so that it
     travels from xdist workers) and turn non-gating or expected failures into xfails."""
-    report: pytest.TestReport = yield  # type: ignore[misc]
+    report = yield
     if not is_kit_item(item):
         return report
     kit = item.config.stash[KIT]
     layer, exchanges = layer_of(item), [asdict(ex) for ex in kit.current]
-    failures = [
+    failures: list[dict[str, Any]] = [
         {"requirement": rid, "message": msg, "exchange": asdict(ex)} for rid, msg, ex in kit.soft
     ]
     kit.soft = []
@@ -341,11 +343,11 @@ def _apply_level(kit: Kit, report: pytest.TestReport, blamed: list[str]) -> None
     if all(rid in kit.expectations for rid in blamed):
         reasons = "; ".join(f"{rid}: {kit.expectations[rid]}" for rid in blamed)
         report.outcome = "skipped"
-        report.wasxfail = f"expected failure ({reasons})"  # type: ignore[attr-defined]
+        report.wasxfail = f"expected failure ({reasons})"
     elif not any(kit.report.gating(rid) for rid in blamed):
         levels = ", ".join(f"{kit.registry[rid].level} {rid}" for rid in blamed)
         report.outcome = "skipped"
-        report.wasxfail = f"{levels} not met (reported; --conformance-strict fails it)"  # type: ignore[attr-defined]
+        report.wasxfail = f"{levels} not met (reported; --conformance-strict fails it)"
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -67,7 +68,7 @@ def test_delete_racing_reads_yields_200_or_404(client: BooksClient, book: dict[s
 @requirement("CONC-CREATE")
 def test_concurrent_creates_get_distinct_ids(client: BooksClient) -> None:
     bodies = [valid_body(year=index) for index in range(WIDTH)]
-    responses = together([lambda body=body: client.create(body) for body in bodies])
+    responses = together([partial(client.create, body) for body in bodies])
     assert [r.status_code for r in responses] == [201] * WIDTH, [r.status_code for r in responses]
     ids = [r.json()["id"] for r in responses]
     assert len(set(ids)) == WIDTH, f"concurrent creates shared ids: {sorted(ids)}"
@@ -85,7 +86,7 @@ def test_concurrent_puts_leave_one_whole_body(client: BooksClient, book: dict[st
         valid_body(title=f"title {i}", author=f"author {i}", year=i, isbn=f"isbn {i}")
         for i in range(WIDTH)
     ]
-    responses = together([lambda body=body: client.put(item, body) for body in bodies])
+    responses = together([partial(client.put, item, body) for body in bodies])
     assert {r.status_code for r in responses} == {200}, [r.status_code for r in responses]
     final = client.get(item).json()
     assert any(same_book(final, expected(body, book["id"])) for body in bodies), (
