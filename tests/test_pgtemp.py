@@ -27,8 +27,15 @@ def _pg(prog: str, port: int, *args: str, db: str = "postgres") -> subprocess.Co
     base = [str(BINDIR / prog), "-h", "127.0.0.1", "-p", str(port)]
     if prog == "psql":
         base += ["-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", db]
-    return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, check=False, cwd="/")
+    return subprocess.run(
+        [*base, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        cwd="/",
+    )
 
 
 def _postmaster_pid(srv: PostgresServer) -> int:
@@ -65,9 +72,15 @@ def _port_of(url: str) -> int:
 def _cli(*args: str, **env: str) -> subprocess.Popen[str]:
     """`python -m tools.pgtemp ARGS` with DATABASE_URL unset unless given in env."""
     full_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | env
-    return subprocess.Popen([sys.executable, "-m", "tools.pgtemp", *args], cwd=ROOT,
-                            env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.pgtemp", *args],
+        cwd=ROOT,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @contextlib.contextmanager
@@ -112,8 +125,10 @@ def test_lifecycle_stop_start_keeps_data_and_port(server: PostgresServer) -> Non
 
     other = server.create_database("other db")
     assert other == f"postgresql+asyncpg://postgres@127.0.0.1:{port}/other%20db"
-    assert _pg("psql", port, "-c", "select current_database()", db="other db").stdout.strip() \
+    assert (
+        _pg("psql", port, "-c", "select current_database()", db="other db").stdout.strip()
         == "other db"
+    )
     with pytest.raises(PgTempError, match="createdb 'other db' failed"):
         server.create_database("other db")
 

@@ -66,8 +66,14 @@ def find_bindir(bindir: str | None = None) -> Path:
     candidates = [explicit] if explicit else []
     pg_config = shutil.which("pg_config")
     if not explicit and pg_config:
-        out = subprocess.run([pg_config, "--bindir"], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, check=False, timeout=TIMEOUT)
+        out = subprocess.run(
+            [pg_config, "--bindir"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=TIMEOUT,
+        )
         candidates += [out.stdout.strip()] if out.returncode == 0 else []
     if not explicit:
         candidates += sorted(glob.glob(SEARCH_GLOB), key=_version_key, reverse=True)
@@ -75,8 +81,10 @@ def find_bindir(bindir: str | None = None) -> Path:
         if all(os.access(Path(cand, prog), os.X_OK) for prog in ("initdb", "pg_ctl")):
             return Path(cand)
     where = ", ".join(candidates) or f"pg_config on PATH and {SEARCH_GLOB}"
-    raise PgTempError(f"pgtemp: PostgreSQL server binaries (initdb, pg_ctl) not found in {where}\n"
-                      f"how to fix: {FIX}")
+    raise PgTempError(
+        f"pgtemp: PostgreSQL server binaries (initdb, pg_ctl) not found in {where}\n"
+        f"how to fix: {FIX}"
+    )
 
 
 def _run_as_user() -> pwd.struct_passwd | None:
@@ -87,8 +95,10 @@ def _run_as_user() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
         except KeyError:
             continue
-    raise PgTempError("pgtemp: running as root but neither user 'postgres' nor 'nobody' exists\n"
-                      "how to fix: create a 'postgres' user or run as a normal user")
+    raise PgTempError(
+        "pgtemp: running as root but neither user 'postgres' nor 'nobody' exists\n"
+        "how to fix: create a 'postgres' user or run as a normal user"
+    )
 
 
 class PostgresServer:
@@ -135,11 +145,13 @@ class PostgresServer:
         for _ in range(1 if self._port is not None else PORT_TRIES):
             port = self._port if self._port is not None else _random_port()
             log_start = log.stat().st_size if log.exists() else 0
-            opts = (f"-p {port} -c listen_addresses=127.0.0.1 -k {shlex.quote(str(sock))}"
-                    " -c fsync=off")
+            opts = (
+                f"-p {port} -c listen_addresses=127.0.0.1 -k {shlex.quote(str(sock))} -c fsync=off"
+            )
             self._running = True  # possibly running from here on; stop() tolerates "not running"
-            rc, out = self._run("pg_ctl", "-D", str(data), "-w", "-t", "60", "-l", str(log),
-                                "-o", opts, "start")
+            rc, out = self._run(
+                "pg_ctl", "-D", str(data), "-w", "-t", "60", "-l", str(log), "-o", opts, "start"
+            )
             if rc == 0:
                 self._port = port
                 return
@@ -147,10 +159,16 @@ class PostgresServer:
             new_log = log.read_bytes()[log_start:].decode(errors="replace") if log.exists() else ""
             if self._port is None and any(e in new_log for e in BIND_ERRORS):
                 continue
-            raise self._error(f"pg_ctl start failed on port {port}", out,
-                              "see the server log above; pass another port= or free this one")
-        raise self._error(f"no free port after {PORT_TRIES} tries in {PORT_RANGE}", "",
-                          "free some ports in that range or pass port=")
+            raise self._error(
+                f"pg_ctl start failed on port {port}",
+                out,
+                "see the server log above; pass another port= or free this one",
+            )
+        raise self._error(
+            f"no free port after {PORT_TRIES} tries in {PORT_RANGE}",
+            "",
+            "free some ports in that range or pass port=",
+        )
 
     def stop(self) -> None:
         """Stop the server (idempotent); data dir and port are kept for a later start()."""
@@ -175,8 +193,9 @@ class PostgresServer:
         """CREATE DATABASE name; returns its asyncpg URL."""
         if not self._running:
             raise PgTempError("pgtemp: server not running\nhow to fix: call start() first")
-        rc, out = self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                            "--", name)
+        rc, out = self._run(
+            "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "--", name
+        )
         if rc != 0:
             raise self._error(f"createdb {name!r} failed", out, "use a name not taken yet")
         return self._url(name)
@@ -198,8 +217,19 @@ class PostgresServer:
         if self._user is not None:
             for path in (self._base, self._base / "sock"):
                 os.chown(path, self._user.pw_uid, self._user.pw_gid)
-        rc, out = self._run("initdb", "-D", str(self._base / "data"), "-U", "postgres", "-E",
-                            "UTF8", "--locale=C.UTF-8", "-A", "trust", "--no-sync")
+        rc, out = self._run(
+            "initdb",
+            "-D",
+            str(self._base / "data"),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "-A",
+            "trust",
+            "--no-sync",
+        )
         if rc != 0:
             raise self._error("initdb failed", out, "see the initdb output above")
 
@@ -209,9 +239,16 @@ class PostgresServer:
         cmd = [*runuser, str(self._bindir / prog), *args]
         with tempfile.TemporaryFile() as out:
             try:
-                rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, cwd="/", close_fds=True,
-                                    timeout=TIMEOUT, check=False).returncode
+                rc = subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd="/",
+                    close_fds=True,
+                    timeout=TIMEOUT,
+                    check=False,
+                ).returncode
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise self._error(f"could not run {shlex.join(cmd)}: {exc}", "", FIX) from exc
             out.seek(0)
@@ -255,8 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             server = PostgresServer()
             server.start()
-            print(f"pgtemp: PostgreSQL {server._version()} ready at {server.url} "
-                  f"({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+            print(
+                f"pgtemp: PostgreSQL {server._version()} ready at {server.url} "
+                f"({time.monotonic() - started:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
             env = {**os.environ, "DATABASE_URL": server.url}
         if received:
             return 128 + received[0]
