@@ -8,6 +8,7 @@ Options live in the ``conformance`` group, each with an environment-variable def
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import tempfile
 from collections.abc import Generator, Iterator
@@ -92,6 +93,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=sorted(PROFILES),
         default=os.environ.get("CONFORMANCE_PROFILE", "default"),
         help="generated-test budget: quick, default or thorough (env CONFORMANCE_PROFILE)",
+    )
+    group.addoption(
+        "--conformance-requirement",
+        metavar="ID",
+        action="append",
+        default=[],
+        help="run only the kit tests that check this requirement (repeatable, or ID,ID)",
     )
     group.addoption(
         "--conformance-timeout",
@@ -276,6 +284,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 problems.append(f"requirement {rid} has no test in the conformance suite")
     if problems:
         raise pytest.UsageError("conformance traceability:\n  " + "\n  ".join(problems))
+    _select_requirements(config, items)
+
+
+def _select_requirements(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--conformance-requirement ID``: keep only the kit tests that check one of the IDs."""
+    registry = config.stash[KIT].registry
+    wanted = {
+        rid for value in config.getoption("conformance_requirement") for rid in value.split(",")
+    }
+    if not wanted:
+        return
+    for rid in sorted(wanted - set(registry)):
+        close = difflib.get_close_matches(rid, list(registry), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise pytest.UsageError(
+            f"--conformance-requirement {rid}: no such requirement{hint}; "
+            "`python -m conformance ids` lists them"
+        )
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        selected = not is_kit_item(item) or wanted & set(requirements_of(item))
+        (keep if selected else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(tryfirst=True)
