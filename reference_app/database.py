@@ -69,8 +69,14 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
-    """Turn on WAL mode and a busy timeout for every new SQLite connection."""
+    """Turn on WAL mode and a busy timeout for every new SQLite connection.
+
+    ``synchronous=NORMAL`` is SQLite's recommended setting in WAL mode: commits stay atomic and
+    the database cannot corrupt; only an OS crash may lose the last commits. It saves an fsync
+    per commit.
+    """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
