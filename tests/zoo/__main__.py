@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(args.only) if args.only else create_zoo_app()
     count = 1 if args.only else len(VARIANTS)
     family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so TCP_NODELAY is set
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
     port = sock.getsockname()[1]
