@@ -35,7 +35,7 @@ PROFILES = {
         Profile(
             "default",
             property_examples=40,
-            stateful_examples=15,
+            stateful_examples=30,
             stateful_steps=30,
             schemathesis_examples=40,
         ),

@@ -12,6 +12,11 @@ Three families, all deterministic under :func:`conformance._profiles.hypothesis_
   break exactly one rule in one way, tagged with the requirement a server that accepts them breaks.
 * :func:`bodies_with_unknown_members` — valid bodies plus members the contract does not know. They
   are *not* invalid (a server may ignore or reject them), so they live apart from invalid bodies.
+* :func:`bad_path_ids` (any non-id, for GET) and :func:`bad_write_ids` (non-ids derived from a
+  book the kit owns, safe for PUT and DELETE on a shared target).
+
+Strings meant to survive exactly never contain U+0000 or a lone surrogate. The factories are
+cached (building a strategy is not free): calling one twice returns the same object.
 
 Never generated: a JSON number with a zero fraction such as ``1999.0`` for ``year`` (a MAY in the
 contract), a byte-order mark (RFC 8259 lets parsers ignore it), duplicate member names.
@@ -19,6 +24,7 @@ contract), a byte-order mark (RFC 8259 lets parsers ignore it), duplicate member
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -29,10 +35,13 @@ from urllib.parse import quote
 from hypothesis import strategies as st
 
 __all__ = [
+    "CONTRACT_CHARS",
     "INT32_MAX",
     "INT32_MIN",
+    "INVALID_KINDS",
     "ISBN_MAX",
     "KNOWN_MEMBERS",
+    "LOOKALIKE_NAMES",
     "MARKER",
     "MAX_ID",
     "TEXT_MAX",
@@ -120,10 +129,12 @@ def _clip(size: int) -> Callable[[str], str]:
     return lambda text: text[:size]
 
 
+@functools.cache
 def _traps() -> st.SearchStrategy[str]:
     return st.one_of(*(st.sampled_from(fragments) for fragments in TRAPS.values()))
 
 
+@functools.cache
 def _composed() -> st.SearchStrategy[str]:
     """Optional edge whitespace around a mix of random text and trap fragments."""
     edge = st.text(st.sampled_from(WHITESPACE), max_size=2)
@@ -135,6 +146,7 @@ def _composed() -> st.SearchStrategy[str]:
     return st.builds(_join, edge, st.lists(piece, min_size=1, max_size=6), edge)
 
 
+@functools.cache
 def contract_text(max_size: int = TEXT_MAX, min_size: int = 1) -> st.SearchStrategy[str]:
     """Strings of ``min_size``..``max_size`` code points (default 1..500) with no U+0000 and no
     surrogates: every one MUST be stored and returned exactly.
@@ -163,6 +175,7 @@ def contract_text(max_size: int = TEXT_MAX, min_size: int = 1) -> st.SearchStrat
     )
 
 
+@functools.cache
 def years() -> st.SearchStrategy[int]:
     """JSON integers in the int32 range, biased to its edges and to float-precision traps.
 
@@ -178,6 +191,7 @@ def years() -> st.SearchStrategy[int]:
     )
 
 
+@functools.cache
 def valid_bodies(
     isbn: Literal["any", "present", "absent", "null"] = "any",
 ) -> st.SearchStrategy[dict[str, Any]]:
@@ -190,12 +204,11 @@ def valid_bodies(
     """
     required = {"title": contract_text(), "author": contract_text(), "year": years()}
     isbn_text = contract_text(ISBN_MAX)
-    if isbn == "any":
-        return st.fixed_dictionaries(required, optional={"isbn": st.none() | isbn_text})
-    if isbn == "absent":
-        return st.fixed_dictionaries(required)
-    value = isbn_text if isbn == "present" else st.none()
-    return st.fixed_dictionaries({**required, "isbn": value})
+    absent = st.fixed_dictionaries(required)
+    null = st.fixed_dictionaries({**required, "isbn": st.none()})
+    present = st.fixed_dictionaries({**required, "isbn": isbn_text})
+    return {"any": st.one_of(absent, null, present), "absent": absent, "null": null,
+            "present": present}[isbn]  # fmt: skip
 
 
 # -- invalid bodies ------------------------------------------------------------------------------
@@ -218,6 +231,7 @@ _DROP: Any = object()
 _PLACEHOLDER = "@@conformance-placeholder@@"
 
 
+@functools.cache
 def _fraction() -> st.SearchStrategy[float]:
     """Finite floats that have a fractional part (so never ``1999.0``)."""
     halves = st.integers(-(2**40), 2**40).map(lambda n: n + 0.5)
@@ -225,12 +239,14 @@ def _fraction() -> st.SearchStrategy[float]:
     return halves | small
 
 
+@functools.cache
 def _json_scalars() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.none(), st.booleans(), st.integers(), _fraction(), st.text(CONTRACT_CHARS, max_size=10)
     )
 
 
+@functools.cache
 def _json_values() -> st.SearchStrategy[Any]:
     """Small JSON values of any type (no integral floats, no NUL, no surrogates)."""
     return st.recursive(
@@ -243,6 +259,7 @@ def _json_values() -> st.SearchStrategy[Any]:
     )
 
 
+@functools.cache
 def _with_nul(max_size: int) -> st.SearchStrategy[str]:
     """A string that is valid except for one U+0000 somewhere in it."""
     return st.builds(
@@ -252,6 +269,7 @@ def _with_nul(max_size: int) -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def _too_long(max_size: int) -> st.SearchStrategy[str]:
     """Exactly one code point too many."""
     return contract_text(max_size).flatmap(
@@ -265,41 +283,67 @@ def _too_long(max_size: int) -> st.SearchStrategy[str]:
     )
 
 
-_TEXT_WRONG: list[tuple[str, st.SearchStrategy[Any]]] = [
-    ("is missing", st.just(_DROP)),
-    ("is null", st.none()),
-    ("is a number", st.integers() | _fraction()),
-    ("is a boolean", st.booleans()),
-    ("is an array", st.lists(contract_text(20), max_size=2)),
-    ("is an object", st.dictionaries(st.text(CONTRACT_CHARS, max_size=5), _json_scalars(),
-                                     max_size=2)),
-    ("is empty", st.just("")),
-]  # fmt: skip
+def _describe(value: Any) -> str:
+    """How a wrong JSON value reads in a case description."""
+    if value is None:
+        return "is null"
+    if isinstance(value, bool):
+        return f"is the boolean {json.dumps(value)}"
+    if isinstance(value, int):
+        return "is a number"
+    if isinstance(value, float):
+        return f"is the number {value!r} (has a fraction)"
+    if isinstance(value, str):
+        return "is a string"
+    return "is an array" if isinstance(value, list) else "is an object"
 
-_YEAR_WRONG: list[tuple[str, st.SearchStrategy[Any]]] = [
-    ("is missing", st.just(_DROP)),
-    ("is null", st.none()),
-    ("is a numeric string", years().map(str)),
-    ("is a boolean", st.booleans()),
-    ("has a fraction", _fraction()),
-    ("is above int32", st.sampled_from([INT32_MAX + 1, 2**32, MAX_ID, 2**63, 2**64, 10**30])
-     | st.integers(INT32_MAX + 1, 2**70)),
-    ("is below int32", st.sampled_from([INT32_MIN - 1, -(2**32), -(2**63), -(2**63) - 1])
-     | st.integers(-(2**70), INT32_MIN - 1)),
-    ("is an array", years().map(lambda y: [y])),
-    ("is an object", years().map(lambda y: {"value": y})),
-]  # fmt: skip
 
-_ISBN_WRONG: list[tuple[str, st.SearchStrategy[Any]]] = [
-    ("is empty", st.just("")),
-    ("has 33 code points", _too_long(ISBN_MAX)),
-    ("contains U+0000", _with_nul(ISBN_MAX)),
-    ("is a number", st.integers() | _fraction()),
-    ("is a boolean", st.booleans()),
-    ("is an array", st.lists(contract_text(ISBN_MAX), max_size=2)),
-    ("is an object", st.dictionaries(st.text(CONTRACT_CHARS, max_size=5), _json_scalars(),
-                                     max_size=2)),
-]  # fmt: skip
+@functools.cache
+def _wrong_types() -> st.SearchStrategy[Any]:
+    """JSON values of the wrong type for a text member."""
+    objects = st.dictionaries(st.text(CONTRACT_CHARS, max_size=5), _json_scalars(), max_size=2)
+    options = [st.none(), st.integers() | _fraction(), st.booleans(), objects,
+               st.lists(contract_text(20), max_size=2)]  # fmt: skip
+    return st.one_of(*options)
+
+
+@functools.cache
+def _member_kinds() -> dict[str, tuple[str, str, st.SearchStrategy[Any]]]:
+    """Kind name -> (requirement, member, bad value); ``_DROP`` removes the member."""
+    kinds: dict[str, tuple[str, str, st.SearchStrategy[Any]]] = {}
+    for member in ("title", "author"):
+        kinds[f"{member}-missing"] = ("VAL-TEXT", member, st.just(_DROP))
+        kinds[f"{member}-wrong-type"] = ("VAL-TEXT", member, _wrong_types())
+        kinds[f"{member}-empty"] = ("VAL-TEXT", member, st.just(""))
+        kinds[f"{member}-too-long"] = ("VAL-TEXT", member, _too_long(TEXT_MAX))
+        kinds[f"{member}-nul"] = ("VAL-TEXT", member, _with_nul(TEXT_MAX))
+    above = st.sampled_from([INT32_MAX + 1, 2**32, MAX_ID, 2**63, 2**64, 10**30])
+    below = st.sampled_from([INT32_MIN - 1, -(2**32), -(2**63), -(2**63) - 1])
+    kinds["year-missing"] = ("VAL-YEAR", "year", st.just(_DROP))
+    kinds["year-wrong-type"] = (
+        "VAL-YEAR",
+        "year",
+        st.one_of(st.none(), years().map(lambda y: [y]), years().map(lambda y: {"value": y})),
+    )
+    kinds["year-numeric-string"] = ("VAL-YEAR", "year", years().map(str))
+    kinds["year-boolean"] = ("VAL-YEAR", "year", st.booleans())
+    kinds["year-fraction"] = ("VAL-YEAR", "year", _fraction())
+    kinds["year-above-int32"] = ("VAL-YEAR", "year", above | st.integers(INT32_MAX + 1, 2**70))
+    kinds["year-below-int32"] = ("VAL-YEAR", "year", below | st.integers(-(2**70), INT32_MIN - 1))
+    kinds["isbn-empty"] = ("VAL-ISBN", "isbn", st.just(""))
+    kinds["isbn-too-long"] = ("VAL-ISBN", "isbn", _too_long(ISBN_MAX))
+    kinds["isbn-nul"] = ("VAL-ISBN", "isbn", _with_nul(ISBN_MAX))
+    kinds["isbn-wrong-type"] = (
+        "VAL-ISBN",
+        "isbn",
+        st.one_of(
+            st.integers() | _fraction(),
+            st.booleans(),
+            st.lists(contract_text(ISBN_MAX), max_size=2),
+            st.dictionaries(st.text(CONTRACT_CHARS, max_size=5), _json_scalars(), max_size=2),
+        ),
+    )
+    return kinds
 
 
 def _dumps(body: Any, ascii_only: bool) -> str:
@@ -312,18 +356,31 @@ def _marked(body: dict[str, Any], broken: str, marker: str) -> dict[str, Any]:
 
 
 def _member_case(
-    rule: str, member: str, how: str, value: st.SearchStrategy[Any], marker: str
+    rule: str, member: str, value: st.SearchStrategy[Any], marker: str
 ) -> st.SearchStrategy[InvalidBody]:
     def build(body: dict[str, Any], bad: Any, ascii_only: bool) -> InvalidBody:
         body = _marked(body, member, marker)
         if bad is _DROP:
             body.pop(member, None)
+            how = "is missing"
+        elif bad == "":
+            how = "is empty"
+        elif isinstance(bad, str) and "\x00" in bad:
+            how = "contains U+0000"
+        elif isinstance(bad, str) and member != "year" and len(bad) > ISBN_MAX:
+            how = f"has {len(bad)} code points"
+        elif member == "year" and type(bad) is int:
+            how = f"{bad} is outside int32"
+        elif member == "year" and isinstance(bad, str):
+            how = f"is the numeric string {bad!r}"
         else:
+            how = _describe(bad)
+        if bad is not _DROP:
             body[member] = bad
         return InvalidBody(rule, f"{member} {how}", _dumps(body, ascii_only).encode("utf-8"))
 
-    return st.builds(build, valid_bodies(isbn="absent" if member == "isbn" else "any"), value,
-                     st.booleans())  # fmt: skip
+    base = valid_bodies(isbn="absent" if member == "isbn" else "any")
+    return st.builds(build, base, value, st.booleans())
 
 
 def _spliced(
@@ -362,6 +419,7 @@ _BAD_UTF8 = ["\xff", "\xfe", "\x80", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\x
 _RAW_CONTROLS = ["\n", "\t", "\r", "\x01", "\x1f", "\x08"]
 
 
+@functools.cache
 def _malformed(marker: str) -> st.SearchStrategy[InvalidBody]:
     """JSON syntax errors around an otherwise valid body."""
     body = valid_bodies().map(lambda b: {**b, "title": marker})
@@ -408,6 +466,7 @@ def _malformed(marker: str) -> st.SearchStrategy[InvalidBody]:
     )  # fmt: skip
 
 
+@functools.cache
 def _not_objects(marker: str) -> st.SearchStrategy[InvalidBody]:
     """Well-formed JSON that is not an object (some of it wrapping a valid book)."""
     book = valid_bodies().map(lambda b: {**b, "title": marker})
@@ -429,63 +488,98 @@ def _not_objects(marker: str) -> st.SearchStrategy[InvalidBody]:
     )
 
 
-def invalid_bodies(marker: str = MARKER) -> st.SearchStrategy[InvalidBody]:
-    """Request bodies that break exactly one rule in exactly one way.
-
-    Member-level cases (``VAL-TEXT``, ``VAL-YEAR``, ``VAL-ISBN``) are otherwise-valid objects with
-    ``marker`` as the ``title`` (or the ``author`` when the title is the broken member). Body-level
-    cases (``INVALID-4XX``) are non-object JSON, malformed JSON, an empty or blank body, invalid
-    UTF-8 in a string, or a lone-surrogate escape; those that carry a book carry the marker too.
-    Unknown members are not here: see :func:`bodies_with_unknown_members`.
-
-    Example: ``InvalidBody("VAL-YEAR", "year is a boolean",
-    b'{"title": "conformance-kit invalid-body probe", "author": "x", "year": true}')``.
-    """
-    member_cases = [
-        _member_case("VAL-TEXT", member, how, value, marker)
-        for member in ("title", "author")
-        for how, value in _TEXT_WRONG
-    ]
-    member_cases += [
-        _member_case("VAL-TEXT", member, "has 501 code points", _too_long(TEXT_MAX), marker)
-        for member in ("title", "author")
-    ]
-    member_cases += [
-        _member_case("VAL-TEXT", member, "contains U+0000", _with_nul(TEXT_MAX), marker)
-        for member in ("title", "author")
-    ]
-    member_cases += [
-        _member_case("VAL-YEAR", "year", how, value, marker) for how, value in _YEAR_WRONG
-    ]
-    member_cases += [
-        _member_case("VAL-ISBN", "isbn", how, value, marker) for how, value in _ISBN_WRONG
-    ]
+@functools.cache
+def _invalid_kinds(marker: str) -> dict[str, st.SearchStrategy[InvalidBody]]:
+    kinds = {
+        name: _member_case(rule, member, value, marker)
+        for name, (rule, member, value) in _member_kinds().items()
+    }
     blank = st.sampled_from([b"", b" ", b"\n", b"\r\n\t "]).map(
         lambda raw: InvalidBody("INVALID-4XX", "empty body" if not raw else "blank body", raw)
     )
-    body_cases = [
-        _not_objects(marker),
-        _malformed(marker),
-        blank,
-        _spliced("INVALID-4XX", "invalid UTF-8 in a string", st.sampled_from(_BAD_UTF8), marker,
-                 escape=False),
-        _spliced("INVALID-4XX", "lone surrogate escape in a string",
-                 st.sampled_from(_LONE_SURROGATES), marker, escape=True),
-    ]  # fmt: skip
-    # Half of the examples break a member, half break the body as a whole.
-    return st.one_of(st.one_of(*member_cases), st.one_of(*body_cases))
+    kinds["not-an-object"] = _not_objects(marker)
+    kinds["malformed-json"] = _malformed(marker)
+    kinds["empty-body"] = blank
+    kinds["invalid-utf8"] = _spliced(
+        "INVALID-4XX", "invalid UTF-8 in a string", st.sampled_from(_BAD_UTF8), marker, escape=False
+    )
+    kinds["lone-surrogate"] = _spliced(
+        "INVALID-4XX",
+        "lone surrogate escape in a string",
+        st.sampled_from(_LONE_SURROGATES),
+        marker,
+        escape=True,
+    )
+    return kinds
+
+
+def _requirement_of(kind: str) -> str:
+    member = kind.split("-")[0]
+    return {"title": "VAL-TEXT", "author": "VAL-TEXT", "year": "VAL-YEAR", "isbn": "VAL-ISBN"}.get(
+        member, "INVALID-4XX"
+    )
+
+
+#: The kinds :func:`invalid_bodies` accepts in ``kinds`` (e.g. ``"year-boolean"``), each with the
+#: requirement a server that accepts such a body breaks.
+INVALID_KINDS: dict[str, str] = {kind: _requirement_of(kind) for kind in _invalid_kinds(MARKER)}
+
+
+def invalid_bodies(
+    kinds: Sequence[str] | None = None, marker: str = MARKER
+) -> st.SearchStrategy[InvalidBody]:
+    """Request bodies that break exactly one rule in exactly one way.
+
+    ``kinds`` restricts the cases to some of :data:`INVALID_KINDS` (default: all of them). With
+    few examples, Hypothesis explores only some kinds of a big ``one_of``: tests that must try
+    every kind parametrise over :data:`INVALID_KINDS` and draw a few bodies of each.
+
+    Member-level kinds (``VAL-TEXT``, ``VAL-YEAR``, ``VAL-ISBN``: missing, wrong JSON type,
+    boolean or numeric string for the year, a fraction, out of range, empty, too long, U+0000) are
+    otherwise-valid objects with ``marker`` as the ``title`` (or as the ``author`` when the title is
+    the broken member). Body-level kinds (``INVALID-4XX``) are non-object JSON, malformed JSON, an
+    empty or blank body, invalid UTF-8 in a string, or a lone-surrogate escape; the ones that
+    carry a book carry the marker too. Unknown members are not invalid: see
+    :func:`bodies_with_unknown_members`.
+
+    Example: ``invalid_bodies(["year-boolean"])`` gives e.g. ``InvalidBody("VAL-YEAR",
+    "year is the boolean true", b'{"title": "conformance-kit invalid-body probe", "author": "0",
+    "year": true}')``.
+    """
+    table = _invalid_kinds(marker)
+    chosen = INVALID_KINDS if kinds is None else kinds
+    unknown = [kind for kind in chosen if kind not in table]
+    if unknown or not chosen:
+        raise ValueError(f"unknown invalid-body kinds {unknown}; choose from {INVALID_KINDS}")
+    return st.one_of(*(table[kind] for kind in chosen))
 
 
 # -- unknown members -----------------------------------------------------------------------------
 
-#: Member names a server might wrongly map onto a known member, store, or echo.
+#: Unknown member names that look like a known member (case, spacing, a dotless i, a zero-width
+#: space): a server that maps one onto the known member stores the wrong value.
+LOOKALIKE_NAMES: dict[str, str] = {
+    "Title": "title", "TITLE": "title", "title ": "title", " title": "title",
+    "t\u0131tle": "title", "title\u200b": "title", "Author": "author", "AUTHOR": "author",
+    "author ": "author", "Year": "year", "YEAR": "year", "year ": "year", "Isbn": "isbn",
+    "ISBN": "isbn", "isbn ": "isbn",
+}  # fmt: skip
+
+#: Other member names a server might store or echo.
 UNKNOWN_NAMES: tuple[str, ...] = (
-    "ID", "Id", "_id", "Title", "TITLE", "title ", " title", "Author", "YEAR", "Isbn", "isbn13",
-    "titles", "created_at", "deleted", "owner", "__proto__", "constructor", "$where", "",
-    "conformance_unknown", "\u0074itle\u200b", "t\u0131tle",
+    "ID", "Id", "_id", "isbn13", "titles", "created_at", "deleted", "owner", "__proto__",
+    "constructor", "$where", "", "conformance_unknown",
 )  # fmt: skip
 
 
+def _value_for(member: str) -> st.SearchStrategy[Any]:
+    """Valid values for a known member (so a server that maps a look-alike onto it stores it)."""
+    if member == "year":
+        return years()
+    return contract_text(ISBN_MAX if member == "isbn" else TEXT_MAX)
+
+
+@functools.cache
 def _client_ids() -> st.SearchStrategy[Any]:
     """Values for a client-sent ``id`` that no server can turn into an id a foreign book may have
     (no small positive numbers, no booleans, no digit strings), so a server that wrongly honours
@@ -500,31 +594,43 @@ def _client_ids() -> st.SearchStrategy[Any]:
     )
 
 
+@functools.cache
 def bodies_with_unknown_members() -> st.SearchStrategy[dict[str, Any]]:
     """Valid bodies plus at least one member the contract does not define, sometimes ``id``.
 
     A server MUST ignore such members (neither store nor echo them) or reject the body with
-    400/422; a client ``id`` MUST NOT change which id a book has. Client ``id`` values are never
-    small positive integers (see :func:`_client_ids`).
+    400/422; a client ``id`` MUST NOT change which id a book has. Look-alikes of known members
+    (``Title``, ``year ``, ...) carry values valid for that member, so a server that maps them
+    stores a wrong but valid book. Client ``id`` values are never small positive integers (see
+    :func:`_client_ids`).
 
     Example: ``{"title": "a", "author": "b", "year": 1, "Title": "z", "id": 4611686018427387904}``.
     """
     names = st.one_of(
         st.sampled_from(UNKNOWN_NAMES),
-        st.text(CONTRACT_CHARS, max_size=8).filter(lambda name: name not in KNOWN_MEMBERS),
-    ).filter(lambda name: name != "id")
-    extra = st.dictionaries(names, _json_values(), max_size=3)
-    client_id = st.one_of(st.just(_DROP), _client_ids())
+        st.text(CONTRACT_CHARS, max_size=8),
+    ).filter(lambda name: name not in KNOWN_MEMBERS and name != "id")
+    others = st.dictionaries(names, _json_values(), max_size=2)
+    lookalikes = st.lists(
+        st.sampled_from(sorted(LOOKALIKE_NAMES)), max_size=2, unique=True
+    ).flatmap(
+        lambda chosen: st.fixed_dictionaries({n: _value_for(LOOKALIKE_NAMES[n]) for n in chosen})
+    )
+    client_id = st.one_of(st.just(_DROP), st.integers(2**62, MAX_ID), _client_ids())
 
-    def build(body: dict[str, Any], more: dict[str, Any], cid: Any) -> dict[str, Any]:
-        merged = {**more, **body}  # the known members win: the extra names are all unknown
+    def build(
+        body: dict[str, Any], similar: dict[str, Any], more: dict[str, Any], cid: Any, last: bool
+    ) -> dict[str, Any]:
+        # Every extra name is unknown, so nothing is overwritten; look-alikes go before or after
+        # the known members (a server that maps them may keep the first or the last one).
+        merged = {**body, **more, **similar} if last else {**similar, **more, **body}
         if cid is not _DROP:
             merged["id"] = cid
         if len(merged) == len(body):
             merged["conformance_unknown"] = None
         return merged
 
-    return st.builds(build, valid_bodies(), extra, client_id)
+    return st.builds(build, valid_bodies(), lookalikes, others, client_id, st.booleans())
 
 
 # -- path ids ------------------------------------------------------------------------------------
@@ -554,13 +660,17 @@ def _segment(text: str) -> str:
     return quote(text, safe="")
 
 
+@functools.cache
 def bad_path_ids() -> st.SearchStrategy[str]:
     """Percent-encoded path segments that are not an integer in 1..2^63-1, for ``GET`` only
     (a server that mis-parses them may read any book, so never write to them).
 
+    Slashes and backslashes are left out: how a framework routes ``%2F`` is not about ids.
+
     Example: ``"abc"``, ``"-7"``, ``"0"``, ``"1.5"``, ``"9223372036854775808"``, ``"%E2%98%83"``.
     """
-    texts = st.text(CONTRACT_CHARS, min_size=1, max_size=20).filter(
+    chars = st.characters(exclude_categories=["Cs"], exclude_characters="\x00/\\")
+    texts = st.text(chars, min_size=1, max_size=20).filter(
         lambda t: t.strip(".") != "" and not looks_like_a_valid_id(t)
     )
     floats = st.floats(allow_nan=True, allow_infinity=True).map(repr)
@@ -573,23 +683,28 @@ def bad_path_ids() -> st.SearchStrategy[str]:
     ).map(_segment)
 
 
+@functools.cache
 def bad_write_ids(owned_id: int) -> st.SearchStrategy[str]:
     """Bad path segments derived from ``owned_id`` (a book the kit created), safe for PUT and
-    DELETE: a server that truncates, wraps, prefix-parses or strips them can only reach that book.
+    DELETE: a server that prefix-parses them, strips their non-digits, or wraps them to 64, 63 or
+    32 bits can only reach that book (or a non-positive id). No fractions (``7.5`` would strip to
+    ``75``) and no hex letters in the affixes (``7abc`` read as hexadecimal).
 
-    Example: for 7: ``"-7"``, ``"7.25"``, ``"7abc"``, ``"x7"``, ``"18446744073709551623"``.
+    Example: for 7: ``"-7"``, ``"7%E2%98%83"``, ``"x7"``, ``"18446744073709551623"`` (2^64 + 7).
     """
-    no_digits = st.text(
-        st.characters(exclude_categories=["Cs", "Nd", "No", "Nl"], exclude_characters="\x00"),
+    affixes = st.text(
+        st.characters(
+            exclude_categories=["Cs", "Nd", "No", "Nl"],
+            exclude_characters="\x00abcdefABCDEFxXoObB",
+        ),
         min_size=1,
         max_size=6,
     )
     base = str(owned_id)
     forms = st.one_of(
-        st.sampled_from(["0", "-0", f"-{base}", f"{base}.5", str(2**63 + owned_id)]),
+        st.sampled_from(["0", "-0", f"-{base}", str(2**63 + owned_id), str(2**64 + owned_id)]),
         st.integers(1, 2**20).map(lambda k: str(k * 2**64 + owned_id)),
-        st.integers(1, 999).map(lambda d: f"{base}.{d}"),
-        no_digits.map(lambda s: base + s),
-        no_digits.map(lambda s: s + base),
+        affixes.map(lambda s: base + s),
+        affixes.map(lambda s: s + base),
     )
     return forms.filter(lambda t: not looks_like_a_valid_id(t)).map(_segment)

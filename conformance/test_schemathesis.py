@@ -1,0 +1,96 @@
+"""Schemathesis 4 against the target, driven by the canonical OpenAPI document.
+
+One test per operation runs Schemathesis' examples, coverage and fuzzing phases with positive and
+negative data; one test runs the links-based state machine (POST -> GET/PUT/DELETE -> GET), where
+``use_after_free`` and ``ensure_resource_availability`` act. Every built-in check the contract
+gives a meaning to runs on every response and a failure is filed under the requirement it breaks
+(see ``conformance/_schemathesis.py``). Budgets come from ``--conformance-profile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import Phase
+from schemathesis.schemas import BaseSchema
+
+from conformance._client import BooksClient
+from conformance._profiles import Profile, hypothesis_settings
+from conformance._schemathesis import (
+    Runner,
+    load_schema,
+    operation_labels,
+    requirements_for,
+    run_operation,
+    run_stateful,
+)
+from conformance.plugin import KIT
+
+# State-machine budget: runs of at most STATEFUL_STEPS calls; the POST -> GET/PUT/DELETE -> GET
+# chains the links describe are short, so longer runs mostly repeat them. Half as many runs as
+# examples per operation keeps the layer within its time budget (each run is ~8 requests).
+STATEFUL_STEPS = 6
+
+
+def stateful_runs(profile: Profile) -> int:
+    return max(5, profile.schemathesis_examples // 2)
+
+
+# No `explain` phase: it replays the failure many more times to annotate it, and the report's
+# reproducer already shows the whole shrunk sequence.
+PHASES = (Phase.explicit, Phase.generate, Phase.shrink)
+
+
+def shrink_seconds(profile: Profile) -> int:
+    """Time to shrink one failure (Hypothesis' default is five minutes): 10/20/120 s."""
+    return min(120, max(10, profile.schemathesis_examples // 2))
+
+
+@pytest.fixture(scope="session")
+def schema() -> BaseSchema:
+    """One Schemathesis schema per session (see ``load_schema``)."""
+    return load_schema()
+
+
+@pytest.fixture
+def gating(request: pytest.FixtureRequest) -> Callable[[str], bool]:
+    """Does a failure of a requirement fail the test (MUST, not listed as expected)?"""
+    kit = request.config.stash[KIT]
+    return lambda rid: kit.report.gating(rid) and rid not in kit.expectations
+
+
+def _operation_params() -> list[object]:
+    return [
+        pytest.param(label, id=label, marks=pytest.mark.requirement(*requirements_for(label)))
+        for label in operation_labels()
+    ]
+
+
+@pytest.mark.parametrize("label", _operation_params())
+def test_operation_conforms_to_the_document(
+    client: BooksClient,
+    schema: BaseSchema,
+    profile: Profile,
+    gating: Callable[[str], bool],
+    label: str,
+) -> None:
+    settings = hypothesis_settings(
+        profile.schemathesis_examples, phases=PHASES, report_multiple_bugs=False
+    )
+    with Runner(client, gating) as runner:
+        run_operation(runner, schema, label, settings, shrink_seconds(profile))
+
+
+@pytest.mark.requirement(*requirements_for(None))
+def test_linked_operations_conform_to_the_document(
+    client: BooksClient, schema: BaseSchema, profile: Profile, gating: Callable[[str], bool]
+) -> None:
+    settings = hypothesis_settings(
+        stateful_runs(profile),
+        stateful_step_count=STATEFUL_STEPS,
+        phases=PHASES,
+        report_multiple_bugs=False,
+    )
+    with Runner(client, gating) as runner:
+        run_stateful(runner, schema, settings, shrink_seconds(profile))

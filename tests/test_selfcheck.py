@@ -1,0 +1,119 @@
+"""Self-check: the conformance suite passes the zoo's correct implementation and catches every
+mutant under the rule it breaks. Writes the kill matrix (mutant x requirement -> the layers that
+caught it) to reports/kill-matrix.json and reports/kill-matrix.md.
+
+Each mutant runs only the kit tests of the rule it breaks (``--conformance-requirement``), across
+every layer, so the matrix shows which layers catch which bug; the zoo serves every variant from
+one process, and the runs go in parallel (``SELFCHECK_JOBS``, default: the CPU count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance._boot import ServerProcess
+from conformance._registry import load_registry
+from tests.zoo.mutants import MUTANTS, Mutant
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORTS = ROOT / "reports"
+LAYERS = ("examples", "properties", "state machine", "schemathesis", "concurrency")
+# SHOULD rules the correct implementation fails on purpose (it takes the other branches).
+CORRECT_BASELINE = {"CREATE-LOCATION", "INVALID-422", "ERROR-PROBLEM"}
+
+
+@pytest.fixture(scope="module")
+def zoo() -> Iterator[str]:
+    command = [sys.executable, "-m", "tests.zoo", "--host", "127.0.0.1", "--port", "0"]
+    with ServerProcess(command, ROOT, ready_path="/correct/books") as server:
+        yield server.url
+
+
+def run_suite(url: str, report: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q",
+               "-p", "no:cacheprovider", "--base-url", url,
+               "--conformance-report-json", str(report), *args]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    result = subprocess.run(
+        command, cwd=report.parent, env=env, capture_output=True, text=True, timeout=900
+    )
+    if not report.exists():
+        pytest.fail(f"no report from {' '.join(command)}:\n{result.stdout[-3000:]}{result.stderr}")
+    return result.returncode, json.loads(report.read_text())
+
+
+def failed_ids(report: dict[str, Any]) -> dict[str, list[str]]:
+    return {
+        item["id"]: item["caught_by"]
+        for item in report["requirements"]
+        if item["outcome"] in ("failed", "expected-failure")
+    }
+
+
+def test_correct_implementation_passes(zoo: str, tmp_path: Path) -> None:
+    code, report = run_suite(f"{zoo}/correct", tmp_path / "correct.json")
+    failed = failed_ids(report)
+    assert code == 0, f"the suite fails a correct implementation: {failed}"
+    assert set(failed) == CORRECT_BASELINE, failed
+    assert report["hygiene"]["leftovers"] == []
+
+
+def judge(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
+    (workdir / mutant.name).mkdir()
+    code, report = run_suite(
+        f"{zoo}/{mutant.name}",
+        workdir / mutant.name / "report.json",
+        "--conformance-requirement",
+        mutant.breaks,
+    )
+    failed = failed_ids(report)
+    return {
+        "mutant": mutant.name,
+        "breaks": mutant.breaks,
+        "description": mutant.description,
+        "exit_code": code,
+        "caught": mutant.breaks in failed,
+        "caught_by": failed.get(mutant.breaks, []),
+        "failed": sorted(failed),
+    }
+
+
+def write_matrix(rows: list[dict[str, Any]]) -> None:
+    registry = load_registry()
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "kill-matrix.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = [
+        "| Mutant | Breaks | Level | " + " | ".join(LAYERS) + " | Also failed |",
+        "|---|---|---|" + "---|" * len(LAYERS) + "---|",
+    ]
+    for row in rows:
+        marks = " | ".join("✔" if layer in row["caught_by"] else "" for layer in LAYERS)
+        others = ", ".join(rid for rid in row["failed"] if rid != row["breaks"])
+        level = registry[row["breaks"]].level
+        lines.append(f"| `{row['mutant']}` | {row['breaks']} | {level} | {marks} | {others} |")
+    caught = sum(row["caught"] for row in rows)
+    lines += ["", f"{caught}/{len(rows)} mutants caught under the rule they break."]
+    (REPORTS / "kill-matrix.md").write_text("\n".join(lines) + "\n")
+
+
+def test_every_mutant_is_caught_for_the_rule_it_breaks(zoo: str, tmp_path: Path) -> None:
+    jobs = int(os.environ.get("SELFCHECK_JOBS", os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        rows = list(pool.map(lambda m: judge(zoo, m, tmp_path), MUTANTS))
+    write_matrix(rows)
+    registry = load_registry()
+    survivors = [row["mutant"] for row in rows if not row["caught"]]
+    assert not survivors, f"mutants no test catches under their rule: {survivors}"
+    lenient = [
+        row["mutant"] for row in rows if registry[row["breaks"]].gating and row["exit_code"] == 0
+    ]
+    assert not lenient, f"MUST-breaking mutants that still pass the run: {lenient}"
