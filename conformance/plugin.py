@@ -352,7 +352,10 @@ def pytest_runtest_makereport(
         if isinstance(error, RequirementViolation):
             blamed, exchange = [error.requirement], error.exchange
             if error.requirement == "NO-5XX":  # a 5xx also breaks whatever the test expected
-                blamed += [rid for rid in requirements_of(item) if rid != "NO-5XX"]
+                expected = getattr(error, "also", None)  # the raiser may know it exactly
+                if expected is None:
+                    expected = requirements_of(item)
+                blamed += [rid for rid in expected if rid != "NO-5XX"]
         else:
             blamed, exchange = requirements_of(item), (kit.current[-1] if kit.current else None)
         for rid in blamed:
