@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ from conformance._exchange import Exchange
 JSON = "application/json"
 _UNSET: Any = object()
 MAX_ID = 2**63 - 1
+#: Requests in flight at once while cleaning up.
+CLEANUP_WORKERS = 8
 
 
 class RequirementViolation(AssertionError):
@@ -235,15 +238,21 @@ class BooksClient:
         return [book["id"] for book in self.get("/books").json()]
 
     def cleanup(self) -> list[int]:
-        """Delete every book this run created and verify each is gone; return ids that are not."""
-        leftovers = []
-        for book_id in sorted(self.ledger.live):
+        """Delete every book this run created and verify each is gone; return ids that are not.
+        The requests go ``CLEANUP_WORKERS`` at a time (a run may leave hundreds of books)."""
+
+        def delete(book_id: int) -> None:
             self.request("DELETE", f"/books/{book_id}", check=False)
-        for book_id in sorted(self.ledger.all_ids()):
-            response = self.request("GET", f"/books/{book_id}", check=False)
-            if response.status_code != 404:
-                leftovers.append(book_id)
-        return leftovers
+
+        def remains(book_id: int) -> bool:
+            return self.request("GET", f"/books/{book_id}", check=False).status_code != 404
+
+        with ThreadPoolExecutor(CLEANUP_WORKERS) as pool:
+            list(pool.map(delete, sorted(self.ledger.live)))
+            ids = sorted(self.ledger.all_ids())
+            return [
+                book_id for book_id, left in zip(ids, pool.map(remains, ids), strict=True) if left
+            ]
 
 
 def ids_in(books: Iterable[dict[str, Any]]) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -138,3 +139,21 @@ def reproducer(exchanges: Sequence[Exchange]) -> str:
         else:
             lines.append(f"{feed}{' '.join(curl)} -i {target}; echo")
     return "\n".join(lines) + "\n"
+
+
+def fingerprint(exchanges: Sequence[Exchange], *, ordered: bool = True) -> str:
+    """A digest of the requests sent (method, path, headers but ``host``, body): two runs that
+    sent the same requests have the same one. ``ordered=False`` ignores their order, for requests
+    sent concurrently.
+
+    Example: ``fingerprint(client.history)`` is the same for two runs against fresh targets.
+    """
+    lines = [json.dumps([ex.method, ex.path, _headers(ex), (ex.request_body or b"").hex()])
+             for ex in exchanges]  # fmt: skip
+    if not ordered:
+        lines.sort()
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _headers(exchange: Exchange) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in exchange.request_headers.items() if k.lower() != "host")

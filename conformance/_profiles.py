@@ -28,14 +28,14 @@ PROFILES = {
         Profile(
             "quick",
             property_examples=10,
-            stateful_examples=5,
+            stateful_examples=8,
             stateful_steps=20,
             schemathesis_examples=10,
         ),
         Profile(
             "default",
             property_examples=40,
-            stateful_examples=30,
+            stateful_examples=20,
             stateful_steps=30,
             schemathesis_examples=40,
         ),

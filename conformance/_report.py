@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class ConformanceReport:
         self.verdicts = {rid: Verdict() for rid in registry}
         self.hygiene: Hygiene | None = None
         self.target = ""
+        self.traffic: dict[str, tuple[int, str]] = {}  # test id -> requests sent, fingerprint
 
     def add_hygiene(self, hygiene: Hygiene) -> None:
         """Sum hygiene over sessions (one per xdist worker)."""
@@ -81,6 +83,20 @@ class ConformanceReport:
             self.hygiene = Hygiene()
         self.hygiene.created += hygiene.created
         self.hygiene.leftovers += hygiene.leftovers
+
+    def add_traffic(self, test: str, requests: int, digest: str) -> None:
+        """What one test sent (see :func:`conformance._exchange.fingerprint`)."""
+        self.traffic[test] = (requests, digest)
+
+    @property
+    def requests(self) -> int:
+        return sum(count for count, _ in self.traffic.values())
+
+    @property
+    def fingerprint(self) -> str:
+        """One digest of every test's requests, independent of test order (xdist)."""
+        lines = "\n".join(f"{test} {digest}" for test, (_, digest) in sorted(self.traffic.items()))
+        return hashlib.sha256(lines.encode()).hexdigest()
 
     def record_pass(self, requirements: Sequence[str]) -> None:
         for rid in requirements:
@@ -155,6 +171,11 @@ class ConformanceReport:
                 f"  hygiene: created {self.hygiene.created} book(s), "
                 + (f"could NOT delete {left}" if left else "deleted all of them")
             )
+        if self.traffic:
+            lines.append(
+                f"  traffic: {self.requests} requests (fingerprint {self.fingerprint[:16]}: "
+                "equal for two runs that sent the same requests)"
+            )
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -197,6 +218,14 @@ class ConformanceReport:
             "hygiene": None
             if self.hygiene is None
             else {"created": self.hygiene.created, "leftovers": self.hygiene.leftovers},
+            "traffic": {
+                "requests": self.requests,
+                "fingerprint": self.fingerprint,
+                "tests": {
+                    test: {"requests": count, "fingerprint": digest}
+                    for test, (count, digest) in sorted(self.traffic.items())
+                },
+            },
             "requirements": requirements,
         }
 

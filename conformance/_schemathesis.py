@@ -281,9 +281,9 @@ def blame(check: str, failure: Failure, case: Case[Any], response: Response) -> 
 
 def _fold(text: str) -> str:
     """``text`` with the changes servers commonly make undone: Unicode normalisation, case,
-    control and format characters, surrounding and repeated whitespace."""
+    control and format characters, whitespace (trimmed, collapsed or dropped)."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join("".join(ch for ch in text if unicodedata.category(ch)[0] != "C").split())
+    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch)[0] != "C")
 
 
 def echo_violations(case: Case[Any], response: Response) -> list[tuple[str, str]]:

@@ -22,7 +22,7 @@ import pytest
 from conformance import hookspecs
 from conformance._boot import BootError, ServerProcess, reference_app_process
 from conformance._client import BooksClient, HygieneError, RequirementViolation
-from conformance._exchange import Exchange
+from conformance._exchange import Exchange, fingerprint
 from conformance._expectations import ExpectationsError, load_expectations
 from conformance._profiles import PROFILES, Profile
 from conformance._registry import load_registry
@@ -136,6 +136,7 @@ class Kit:
         self.current: list[Exchange] = []
         self.soft: list[tuple[str, str, Exchange]] = []
         self.hygiene: Hygiene | None = None  # set by the client's teardown, sent with a report
+        self.teardown_from: int | None = None  # index in ``current`` where teardown began
 
     # -- target ----------------------------------------------------------------------------------
     def resolve_target(self) -> str:
@@ -199,6 +200,8 @@ class Kit:
             )
         if "hygiene" in record:
             self.report.add_hygiene(Hygiene(**record["hygiene"]))
+        if "traffic" in record:
+            self.report.add_traffic(report.nodeid, **record["traffic"])
 
     # -- client hooks ----------------------------------------------------------------------------
     def on_exchange(self, exchange: Exchange) -> None:
@@ -325,6 +328,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     kit = item.config.stash[KIT]
     kit.current = []
     kit.soft = []
+    kit.teardown_from = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    kit = item.config.stash[KIT]
+    kit.teardown_from = len(kit.current)  # what follows is cleanup, sent concurrently
 
 
 @pytest.hookimpl(wrapper=True)
@@ -371,8 +381,20 @@ def pytest_runtest_makereport(
         record["exchanges"] = exchanges
     if kit.hygiene is not None:
         record["hygiene"], kit.hygiene = asdict(kit.hygiene), None
+    if report.when == "teardown":
+        record["traffic"] = traffic(kit, layer)
     report.conformance = record  # type: ignore[attr-defined]
     return report
+
+
+def traffic(kit: Kit, layer: str) -> dict[str, Any]:
+    """How many requests a test sent, and their fingerprint (concurrent ones in any order)."""
+    split = len(kit.current) if kit.teardown_from is None else kit.teardown_from
+    body, cleanup = kit.current[:split], kit.current[split:]
+    digest = fingerprint(body, ordered=layer != "concurrency")
+    if cleanup:
+        digest += fingerprint(cleanup, ordered=False)
+    return {"requests": len(kit.current), "digest": digest}
 
 
 def _apply_level(kit: Kit, report: pytest.TestReport, blamed: list[str]) -> None:

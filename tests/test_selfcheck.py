@@ -83,8 +83,15 @@ def judge(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
         "exit_code": code,
         "caught": mutant.breaks in failed,
         "caught_by": failed.get(mutant.breaks, []),
+        "only": mutant.only,
         "failed": sorted(failed),
     }
+
+
+def mark(row: dict[str, Any], layer: str) -> str:
+    if layer not in row["caught_by"]:
+        return ""
+    return "✔ only" if row["only"] == layer else "✔"
 
 
 def write_matrix(rows: list[dict[str, Any]]) -> None:
@@ -96,7 +103,7 @@ def write_matrix(rows: list[dict[str, Any]]) -> None:
         "|---|---|---|" + "---|" * len(LAYERS) + "---|",
     ]
     for row in rows:
-        marks = " | ".join("✔" if layer in row["caught_by"] else "" for layer in LAYERS)
+        marks = " | ".join(mark(row, layer) for layer in LAYERS)
         others = ", ".join(rid for rid in row["failed"] if rid != row["breaks"])
         level = registry[row["breaks"]].level
         lines.append(f"| `{row['mutant']}` | {row['breaks']} | {level} | {marks} | {others} |")
@@ -117,3 +124,13 @@ def test_every_mutant_is_caught_for_the_rule_it_breaks(zoo: str, tmp_path: Path)
         row["mutant"] for row in rows if registry[row["breaks"]].gating and row["exit_code"] == 0
     ]
     assert not lenient, f"MUST-breaking mutants that still pass the run: {lenient}"
+    # Each generated layer earns its keep: a bug that it, and no other layer, catches.
+    shared = {row["mutant"]: row["caught_by"] for row in rows if row["only"] and
+              row["caught_by"] != [row["only"]]}  # fmt: skip
+    assert not shared, f"mutants meant for one layer but caught by {shared}"
+
+
+def test_every_generated_layer_has_a_bug_only_it_catches() -> None:
+    exclusive = {m.only for m in MUTANTS if m.only}
+    assert exclusive >= set(LAYERS) - {"examples"}, sorted(exclusive)
+    assert exclusive <= set(LAYERS), sorted(exclusive)

@@ -63,6 +63,9 @@ class Mutant:
     probe: Probe = field(repr=False)
     also: tuple[str, ...] = ()
     needs_server: bool = False  # the probe needs real concurrency (a uvicorn server)
+    #: The one layer of the kit that must catch it, when the bug is there to prove that layer
+    #: earns its keep ("examples", "properties", "state machine", "schemathesis", "concurrency").
+    only: str | None = None
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -80,11 +83,13 @@ def mutant(
     *,
     also: tuple[str, ...] = (),
     needs_server: bool = False,
+    only: str | None = None,
 ) -> Callable[[type[BooksApp]], type[BooksApp]]:
     """Class decorator: register the decorated ``BooksApp`` subclass as a mutant."""
 
     def register(app_class: type[BooksApp]) -> type[BooksApp]:
-        _registered.append(Mutant(name, breaks, description, app_class, probe, also, needs_server))
+        mutant = Mutant(name, breaks, description, app_class, probe, also, needs_server, only)
+        _registered.append(mutant)
         return app_class
 
     return register
@@ -818,6 +823,7 @@ class RacyCounterStore(Store):
     "share ids (and overwrite each other).",
     probe_concurrent_creates,
     needs_server=True,
+    only="concurrency",
 )
 class CreateRace(BooksApp):
     store_class = RacyCounterStore
@@ -874,6 +880,7 @@ class WriteBehindStore(Store):
     "concurrent PUTs the book mixes two bodies.",
     probe_concurrent_puts,
     needs_server=True,
+    only="concurrency",
 )
 class PutRace(BooksApp):
     store_class = WriteBehindStore
@@ -914,6 +921,7 @@ class TwoStepDeleteStore(Store):
     probe_delete_racing_reads,
     also=("NO-5XX",),
     needs_server=True,
+    only="concurrency",
 )
 class DeleteRace500(BooksApp):
     store_class = TwoStepDeleteStore
@@ -1348,6 +1356,7 @@ async def probe_big_valid_id(c: httpx.AsyncClient) -> None:
     "Path ids go through a double: a valid id above 2^53 gets 500 (only Schemathesis tries one).",
     probe_big_valid_id,
     also=("READ-404", "PUT-404", "DELETE-404", "PATH-ID"),
+    only="schemathesis",
 )
 class FloatIds(BooksApp):
     def parse_id(self, segment: str) -> int:
@@ -1364,7 +1373,7 @@ async def probe_control_characters_kept(c: httpx.AsyncClient) -> None:
 @mutant(
     "control-chars-stripped",
     "DATA-EXACT",
-    "A sanitiser drops control characters other than tab/CR/LF from strings (properties only).",
+    "A sanitiser drops control characters other than tab/CR/LF from strings.",
     probe_control_characters_kept,
     also=("READ-YOUR-WRITES", "PUT-REPLACE", "CREATE-OK", "PUT-OK", "READ-OK"),
 )
@@ -1372,6 +1381,63 @@ class StripsControls(BooksApp):
     def check_text(self, name: str, value: Any) -> str:
         text = super().check_text(name, value)
         return "".join(ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) != "Cc")
+
+
+async def probe_long_strings_untrimmed(c: httpx.AsyncClient) -> None:
+    await stores_exactly(title="x" * 299 + " ", author=" " + "y" * 299)(c)
+
+
+@mutant(
+    "long-strings-trimmed",
+    "DATA-EXACT",
+    "Strings over 255 code points take an overflow path that trims edge whitespace "
+    "(properties only).",
+    probe_long_strings_untrimmed,
+    also=("READ-YOUR-WRITES", "PUT-REPLACE", "CREATE-OK", "PUT-OK", "READ-OK"),
+    only="properties",
+)
+class TrimsLongStrings(BooksApp):
+    def check_text(self, name: str, value: Any) -> str:
+        text = super().check_text(name, value)
+        return text.strip() if len(text) > 255 else text
+
+
+async def probe_replaced_then_deleted_is_unlisted(c: httpx.AsyncClient) -> None:
+    book = await create(c)
+    await c.put(f"/books/{book['id']}", json=book_body(title="replaced"))
+    await c.delete(f"/books/{book['id']}")
+    listed = [item["id"] for item in (await c.get("/books")).json()]
+    assert book["id"] not in listed, f"book {book['id']} is still listed after PUT + DELETE"
+
+
+class ReplacedStayListedStore(Store):
+    """Replaced books are moved to a 'revised' table that DELETE does not look at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._revised: dict[int, Book] = {}
+
+    async def replace(self, book_id: int, fields: Fields) -> Book | None:
+        book = await super().replace(book_id, fields)
+        if book is not None:
+            self._revised[book_id] = dict(book)
+        return book
+
+    async def list(self) -> list[Book]:
+        books = {**self._revised, **{book["id"]: book for book in await super().list()}}
+        return [dict(books[book_id]) for book_id in sorted(books)]
+
+
+@mutant(
+    "replaced-stays-listed",
+    "DELETE-GONE",
+    "A book that was replaced (PUT) stays in GET /books after its DELETE (state machine only).",
+    probe_replaced_then_deleted_is_unlisted,
+    also=("LIST-OK",),
+    only="state machine",
+)
+class ReplacedStaysListed(BooksApp):
+    store_class = ReplacedStayListedStore
 
 
 MUTANTS: tuple[Mutant, ...] = tuple(_registered)
