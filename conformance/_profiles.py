@@ -37,7 +37,7 @@ PROFILES = {
             property_examples=40,
             stateful_examples=20,
             stateful_steps=30,
-            schemathesis_examples=40,
+            schemathesis_examples=25,
         ),
         Profile(
             "thorough",

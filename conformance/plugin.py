@@ -136,7 +136,8 @@ class Kit:
         self.current: list[Exchange] = []
         self.soft: list[tuple[str, str, Exchange]] = []
         self.hygiene: Hygiene | None = None  # set by the client's teardown, sent with a report
-        self.teardown_from: int | None = None  # index in ``current`` where teardown began
+        self.client: BooksClient | None = None  # the session's client, once a test asked for it
+        self.marks: list[int] = []  # where the current test's setup and teardown began in history
 
     # -- target ----------------------------------------------------------------------------------
     def resolve_target(self) -> str:
@@ -214,12 +215,17 @@ class Kit:
         self.soft.append((requirement, message, exchange))
 
     def new_client(self) -> BooksClient:
-        return BooksClient(
+        self.client = BooksClient(
             self.resolve_target(),
             timeout=self.config.getoption("conformance_timeout"),
             on_violation=self.on_violation,
             on_exchange=self.on_exchange,
         )
+        return self.client
+
+    def mark(self) -> None:
+        """Remember where the client's history stands (see :func:`traffic`)."""
+        self.marks.append(len(self.client.history) if self.client is not None else 0)
 
 
 KIT = pytest.StashKey[Kit]()
@@ -328,13 +334,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     kit = item.config.stash[KIT]
     kit.current = []
     kit.soft = []
-    kit.teardown_from = None
+    kit.marks = []
+    kit.mark()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    kit = item.config.stash[KIT]
-    kit.teardown_from = len(kit.current)  # what follows is cleanup, sent concurrently
+    item.config.stash[KIT].mark()  # what follows is cleanup, maybe sent concurrently
 
 
 @pytest.hookimpl(wrapper=True)
@@ -388,13 +394,16 @@ def pytest_runtest_makereport(
 
 
 def traffic(kit: Kit, layer: str) -> dict[str, Any]:
-    """How many requests a test sent, and their fingerprint (concurrent ones in any order)."""
-    split = len(kit.current) if kit.teardown_from is None else kit.teardown_from
-    body, cleanup = kit.current[:split], kit.current[split:]
+    """How many requests a test sent (all layers, Schemathesis' included), and their fingerprint
+    (the ones sent concurrently, by the concurrency checks and in teardown, in any order)."""
+    history = kit.client.history if kit.client is not None else []
+    start = kit.marks[0] if kit.marks and kit.client is not None else len(history)
+    split = kit.marks[1] if len(kit.marks) > 1 else len(history)
+    body, cleanup = history[start:split], history[split:]
     digest = fingerprint(body, ordered=layer != "concurrency")
     if cleanup:
         digest += fingerprint(cleanup, ordered=False)
-    return {"requests": len(kit.current), "digest": digest}
+    return {"requests": len(body) + len(cleanup), "digest": digest}
 
 
 def _apply_level(kit: Kit, report: pytest.TestReport, blamed: list[str]) -> None:
