@@ -239,20 +239,42 @@ class BooksClient:
 
     def cleanup(self) -> list[int]:
         """Delete every book this run created and verify each is gone; return ids that are not.
-        The requests go ``CLEANUP_WORKERS`` at a time (a run may leave hundreds of books)."""
 
-        def delete(book_id: int) -> None:
-            self.request("DELETE", f"/books/{book_id}", check=False)
+        Verified with one ``GET /books``: an id still listed, or one whose DELETE got neither 204
+        nor 404, is read back with a GET (404 clears it). When the list cannot be read, every id
+        is read back. The requests go ``CLEANUP_WORKERS`` at a time (a run may leave hundreds).
+        """
+
+        def delete(book_id: int) -> int:
+            return self.request("DELETE", f"/books/{book_id}", check=False).status_code
 
         def remains(book_id: int) -> bool:
             return self.request("GET", f"/books/{book_id}", check=False).status_code != 404
 
         with ThreadPoolExecutor(CLEANUP_WORKERS) as pool:
-            list(pool.map(delete, sorted(self.ledger.live)))
+            live = sorted(self.ledger.live)
+            unclear = {i for i, status in zip(live, pool.map(delete, live), strict=True)
+                       if status not in (204, 404)}  # fmt: skip
+            listed = self._listed_ids()
             ids = sorted(self.ledger.all_ids())
+            if listed is not None:
+                ids = [book_id for book_id in ids if book_id in listed or book_id in unclear]
             return [
                 book_id for book_id, left in zip(ids, pool.map(remains, ids), strict=True) if left
             ]
+
+    def _listed_ids(self) -> set[int] | None:
+        """The ids ``GET /books`` lists, or None when it does not answer a JSON array."""
+        response = self.request("GET", "/books", check=False)
+        try:
+            books = response.json() if response.status_code == 200 else None
+        except ValueError:
+            return None
+        if not isinstance(books, list):
+            return None
+        return {
+            book["id"] for book in books if isinstance(book, dict) and type(book.get("id")) is int
+        }
 
 
 def ids_in(books: Iterable[dict[str, Any]]) -> list[int]:
