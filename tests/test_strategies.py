@@ -151,13 +151,6 @@ def test_valid_bodies_isbn_modes(isbn: str) -> None:
 
 
 @hypothesis_settings(EXAMPLES)
-@given(valid_bodies(text_max=40))
-def test_valid_bodies_can_cap_text(body: dict[str, Any]) -> None:
-    assert member_problems(body) == {}
-    assert len(body["title"]) <= 40 and len(body["author"]) <= 40
-
-
-@hypothesis_settings(EXAMPLES)
 @given(contract_text(7, min_size=3))
 def test_contract_text_respects_its_bounds(text: str) -> None:
     assert 3 <= len(text) <= 7 and "\x00" not in text and not has_surrogate(text)
