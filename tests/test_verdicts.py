@@ -53,3 +53,15 @@ def test_bad_input_gets_a_clear_error(tmp_path: Path) -> None:
     result = verdicts(str(tmp_path / "absent.json"), str(bad))
     assert "absent.json does not exist" in result.stderr
     assert verdicts().returncode == 2
+
+
+def test_a_missing_report_names_the_env_that_did_not_write_it(tmp_path: Path) -> None:
+    present = report(tmp_path / "postgres.json", {"CREATE-OK": "passed"})
+    absent = tmp_path / "reports" / "sqlite.json"
+    result = verdicts(str(absent), present)
+    assert result.returncode == 2
+    assert (
+        f"{absent} does not exist: the tox env 'sqlite' did not finish writing it; "
+        "see its output above (or run it: tox -e sqlite)"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,15 +14,23 @@ import sys
 from pathlib import Path
 
 
+def missing_report(path: str) -> str:
+    """Why ``path`` is absent, naming the tox env that writes it (the report's stem, as in
+    ``reports/sqlite.json`` from the ``sqlite`` env): that env failed or was not run."""
+    env = Path(path).stem
+    return (
+        f"{path} does not exist: the tox env {env!r} did not finish writing it; see its output "
+        f"above (or run it: tox -e {env})"
+    )
+
+
 def load(path: str) -> dict[str, str]:
     """``{requirement ID: outcome}`` from one report; SystemExit(2) with a fix hint on bad input."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         return {item["id"]: item["outcome"] for item in data["requirements"]}
     except FileNotFoundError:
-        raise SystemExit(
-            f"verdicts: {path} does not exist; run the tox env that writes it"
-        ) from None
+        raise SystemExit(f"verdicts: {missing_report(path)}") from None
     except (ValueError, KeyError, TypeError) as error:
         raise SystemExit(
             f"verdicts: {path} is not a conformance JSON report ({error!r}); "
