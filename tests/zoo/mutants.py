@@ -66,6 +66,11 @@ class Mutant:
     #: The one layer of the kit that must catch it, when the bug is there to prove that layer
     #: earns its keep ("examples", "properties", "state machine", "schemathesis", "concurrency").
     only: str | None = None
+    #: For a race (``needs_server``): how many runs a check may take to see it once. A hook in
+    #: the mutant makes any overlap of the burst show the bug, but not the overlap itself; N is
+    #: chosen from the measured per-run miss rate so that P(all N miss) < 1e-6
+    #: (docs/race-rates.md, benchmarks/race_rates.py). Every other mutant misbehaves every run.
+    attempts: int = 1
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -84,11 +89,14 @@ def mutant(
     also: tuple[str, ...] = (),
     needs_server: bool = False,
     only: str | None = None,
+    attempts: int = 1,
 ) -> Callable[[type[BooksApp]], type[BooksApp]]:
     """Class decorator: register the decorated ``BooksApp`` subclass as a mutant."""
 
     def register(app_class: type[BooksApp]) -> type[BooksApp]:
-        mutant = Mutant(name, breaks, description, app_class, probe, also, needs_server, only)
+        mutant = Mutant(
+            name, breaks, description, app_class, probe, also, needs_server, only, attempts
+        )
         _registered.append(mutant)
         return app_class
 
@@ -804,15 +812,107 @@ class StaleReadAfterPut(BooksApp):
 
 
 # -- concurrency ---------------------------------------------------------------------------------
-class RacyCounterStore(Store):
-    """Reads the id counter, awaits the row insert, then bumps the counter: no atomicity."""
+# A race shows only when requests overlap, and whether the requests of a burst overlap at the
+# server is up to the scheduler. So each race mutant carries a hook that, once two requests are in
+# flight together, holds the racing step (bounded) until the bad interleaving has happened: any
+# overlap at all then shows the bug. A request alone in the app never holds, so sequential traffic
+# pays nothing extra and sees the correct behaviour. What the hooks cannot force is overlap itself
+# (a loaded client may send the whole burst one request at a time), so the probes and the
+# self-check allow a few attempts: see ``attempts`` below and docs/race-rates.md.
+#: Longest hold of a racing step, in seconds: a bound, never reached when the race shows.
+HOLD = 1.0
+
+
+class Hook:
+    """Wakes the requests held inside a race mutant's store whenever its state changes."""
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] = []
+        self.holds = 0  # how many times a request was held (tests: never when sequential)
+
+    def poke(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def hold(self, until: Callable[[], bool], bound: float = HOLD) -> bool:
+        """Wait until ``until()`` holds (re-checked on every poke), at most ``bound`` seconds;
+        return whether it held."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + bound
+        if not until():
+            self.holds += 1
+        while not until():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                return until()
+        return True
+
+
+class HookedStore(Store):
+    """A store that knows how many requests are in flight in its app (kept by :class:`Hooked`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.hook = Hook()
+
+    @property
+    def alone(self) -> bool:
+        """Is the current request the only one in flight? Then no hook holds it."""
+        return self.in_flight <= 1
+
+
+class Hooked(BooksApp):
+    """Counts the HTTP requests in flight for its :class:`HookedStore`."""
+
+    store: HookedStore
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        self.store.in_flight += 1
+        self.store.hook.poke()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.store.in_flight -= 1
+            self.store.hook.poke()
+
+
+class RacyCounterStore(HookedStore):
+    """Reads the id counter, awaits the row insert, then bumps the counter: no atomicity.
+
+    Hook: with another request in flight, the insert is held until a second create has read the
+    same counter value (or nothing else is in flight), so two overlapping creates share an id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: counter value + 1 -> [creates that read it, those of them not done yet]
+        self._readers: dict[int, list[int]] = {}
 
     async def create(self, fields: Fields) -> Book:
         book_id = self._last_id + 1
+        readers = self._readers.setdefault(book_id, [0, 0])
+        readers[0] += 1
+        readers[1] += 1
+        self.hook.poke()
         await round_trip(0.005)
+        await self.hook.hold(lambda: readers[0] >= 2 or self.alone)
         self._last_id = book_id
         book = {"id": book_id, **fields}
         self._books[book_id] = book
+        readers[1] -= 1
+        if not readers[1]:
+            del self._readers[book_id]
         return dict(book)
 
 
@@ -824,8 +924,9 @@ class RacyCounterStore(Store):
     probe_concurrent_creates,
     needs_server=True,
     only="concurrency",
+    attempts=3,  # docs/race-rates.md
 )
-class CreateRace(BooksApp):
+class CreateRace(Hooked):
     store_class = RacyCounterStore
 
 
@@ -833,16 +934,21 @@ class CreateRace(BooksApp):
 class _PendingWrite:
     values: dict[str, Any]
     last_touch: float
+    members: int = 1
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-class WriteBehindStore(Store):
+class WriteBehindStore(HookedStore):
     """`year` and `isbn` live in a second table written through a per-book write-behind buffer
     that is flushed after a quiet period. A PUT arriving while a flush is pending writes its
     title/author at once but only ``setdefault``s year/isbn, so the buffer keeps the *first*
-    pending values: a burst of PUTs leaves a book that matches none of them."""
+    pending values: a burst of PUTs leaves a book that matches none of them.
 
-    quiet = 0.1  # seconds without a new PUT before the buffer is flushed
+    Hook: the quiet period is one round trip for a PUT alone in the app, and ``burst_quiet`` once
+    other requests are in flight, so the stragglers of a burst still join the pending flush."""
+
+    quiet = 0.005  # seconds without a new PUT before the buffer is flushed
+    burst_quiet = 0.25  # the same while other requests are (or were, for this flush) in flight
 
     def __init__(self) -> None:
         super().__init__()
@@ -860,11 +966,18 @@ class WriteBehindStore(Store):
             for name, value in deferred.items():
                 pending.values.setdefault(name, value)  # the bug: should be pending.values[name]
             pending.last_touch = loop.time()
+            pending.members += 1
             await pending.done.wait()
         else:  # lead a new flush
             pending = self._pending[book_id] = _PendingWrite(deferred, loop.time())
-            while (wait := pending.last_touch + self.quiet - loop.time()) > 0:
-                await round_trip(wait)
+            burst = False
+            while True:
+                burst = burst or not self.alone
+                quiet = self.burst_quiet if burst else self.quiet
+                wait = pending.last_touch + quiet - loop.time()
+                if wait <= 0:
+                    break
+                await round_trip(min(wait, self.quiet))  # re-checks the burst every round trip
             del self._pending[book_id]
             if book_id in self._books:
                 self._books[book_id].update(pending.values)
@@ -881,17 +994,27 @@ class WriteBehindStore(Store):
     probe_concurrent_puts,
     needs_server=True,
     only="concurrency",
+    attempts=3,  # docs/race-rates.md
 )
-class PutRace(BooksApp):
+class PutRace(Hooked):
     store_class = WriteBehindStore
 
 
-class TwoStepDeleteStore(Store):
-    """An id index next to the rows, updated in separate awaited steps without a transaction."""
+class TwoStepDeleteStore(HookedStore):
+    """An id index next to the rows, updated in separate awaited steps without a transaction.
+
+    Hook: with other requests in flight, a GET that found the id in the index waits (bounded by
+    ``read_hold``) for a DELETE to remove the row before reading it, and a DELETE holds its second
+    step while a GET of the book is under way until one of them has read the torn state:
+    a DELETE overlapping GETs of its book always produces the torn read."""
+
+    read_hold = 0.25  # seconds a GET racing other requests waits for a DELETE of its book
 
     def __init__(self) -> None:
         super().__init__()
         self._ids: set[int] = set()
+        self._reading: dict[int, int] = {}  # book id -> GETs of it under way in the store
+        self._torn_reads = 0
 
     async def create(self, fields: Fields) -> Book:
         book = await super().create(fields)
@@ -901,14 +1024,30 @@ class TwoStepDeleteStore(Store):
     async def get(self, book_id: int) -> Book | None:
         if book_id not in self._ids:
             return None
-        await round_trip(0.002)
-        return dict(self._books[book_id])  # KeyError (500) if a DELETE removed the row meanwhile
+        self._reading[book_id] = self._reading.get(book_id, 0) + 1
+        try:
+            await round_trip(0.002)
+            if not self.alone:
+                await self.hook.hold(lambda: book_id not in self._books, self.read_hold)
+            row = self._books.get(book_id)
+            if row is None:  # a DELETE removed the row meanwhile: KeyError, so a 500
+                self._torn_reads += 1
+                raise KeyError(book_id)
+            return dict(row)
+        finally:
+            self._reading[book_id] -= 1
+            if not self._reading[book_id]:
+                del self._reading[book_id]
+            self.hook.poke()
 
     async def delete(self, book_id: int) -> bool:
         if book_id not in self._ids or book_id not in self._books:
             return False
+        torn = self._torn_reads
         del self._books[book_id]
+        self.hook.poke()
         await round_trip(0.05)  # the index is cleaned up in a second round trip
+        await self.hook.hold(lambda: self._torn_reads > torn or book_id not in self._reading)
         self._ids.discard(book_id)
         return True
 
@@ -922,8 +1061,9 @@ class TwoStepDeleteStore(Store):
     also=("NO-5XX",),
     needs_server=True,
     only="concurrency",
+    attempts=3,  # docs/race-rates.md
 )
-class DeleteRace500(BooksApp):
+class DeleteRace500(Hooked):
     store_class = TwoStepDeleteStore
 
 
