@@ -1,15 +1,23 @@
-"""Command line: ``python -m reference_app --host H --port P --database-url URL [--echo]``.
+"""Command line: ``python -m reference_app --host H --port P --database-url URL [--echo]
+[--workers N] [--migrate | --check | --no-migrate]``.
 
 Every option falls back to an environment variable (``HOST``, ``PORT``,
-``DATABASE_URL``, ``SQL_ECHO=1``), then to a default that serves on
-127.0.0.1:8000 from ``books.db`` in the working directory. ``--port 0`` binds a
-free port. Once the app is ready, one line on stderr says where it serves::
+``DATABASE_URL``, ``SQL_ECHO=1``, ``WORKERS``), then to a default that serves on
+127.0.0.1:8000 from ``books.db`` in the working directory, in one process. ``--port 0``
+binds a free port. Before serving, the command waits for the database (retrying with
+backoff for up to ``STARTUP_WAIT_S``) and migrates its schema once, in this process, so that
+``--workers N`` processes start on an up-to-date database. Once the app is ready, one line on
+stderr says where it serves::
 
     reference_app: serving Books API v1 on http://127.0.0.1:8000 (database: sqlite+aiosqlite:///./books.db)
 
-The access log and the SQL echo go to stdout. SIGINT and SIGTERM stop the server
-gracefully with exit status 0; bad arguments exit with 2, a port that cannot be
-bound with 1, and an app that cannot start (e.g. the database is down) with 3.
+``--migrate`` only migrates the schema, ``--check`` only checks that the database can be
+used and its schema is current (exit 0, else 3 with one line); ``--no-migrate`` serves
+without migrating (for several separately started servers on one database, migrated once
+with ``--migrate``). The access log and the SQL echo go to stdout. SIGINT and SIGTERM stop
+the server gracefully (bounded, see ``reference_app.server``) with exit status 0; bad
+arguments exit with 2, a port that cannot be bound with 1, and a database that cannot be used
+with 3 and one line naming it (password masked).
 """
 
 # Responder 9 ships ``py.typed`` but leaves its public API unannotated.
@@ -23,18 +31,25 @@ import os
 import signal
 import socket
 import sys
+import threading
+import urllib.request
 from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
+import uvloop
+from uvicorn.supervisors import Multiprocess
 
 from reference_app.app import create_app
 from reference_app.database import (
     DEFAULT_DATABASE_URL,
+    DatabaseUnreachable,
     DatabaseURLError,
     display_url,
     parse_database_url,
+    prepare_url,
 )
+from reference_app.server import uvicorn_options
 
 logger = logging.getLogger("reference_app")
 
@@ -93,7 +108,55 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SQL_ECHO") == "1",
         help="log every SQL statement (env SQL_ECHO=1)",
     )
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=os.environ.get("WORKERS", "1"),
+        help="number of server processes sharing the port (env WORKERS, default 1)",
+    )
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument(
+        "--migrate", action="store_true", help="migrate the database schema, then exit"
+    )
+    action.add_argument(
+        "--check",
+        action="store_true",
+        help="check that the database can be used and its schema is current, then exit",
+    )
+    action.add_argument(
+        "--no-migrate", action="store_true", help="serve without migrating the schema first"
+    )
     return parser
+
+
+def worker_count(value: str) -> int:
+    """argparse type: a number of worker processes."""
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a worker count; use 1 to 64")
+    return workers
+
+
+def worker_app() -> object:
+    """The app of one ``--workers`` process (uvicorn imports it by name in each process)."""
+    return create_app(
+        os.environ["DATABASE_URL"], echo=os.environ.get("SQL_ECHO") == "1", prepare=False
+    )
+
+
+def announce_when_ready(url: str, line: str, stop: threading.Event) -> None:
+    """Log ``line`` once ``url``/healthz answers 200 (any worker: they share the socket)."""
+    while not stop.wait(0.05):
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    logger.info("%s", line)
+                    return
+        except OSError:
+            continue
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -124,6 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
+    if args.migrate or args.check:
+        status = prepare(args)
+        assert status is not None
+        return status
+
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:
@@ -131,13 +199,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    ready_line = f"serving Books API v1 on {url} (database: {display_url(args.database_url)})"
+    status = prepare(args)
+    if status is not None:
+        sock.close()
+        return status
 
-    api = create_app(args.database_url, echo=args.echo)
+    if args.workers > 1:
+        return serve_workers(args, sock, url, ready_line)
+
+    api = create_app(args.database_url, echo=args.echo, prepare=False)
 
     async def announce() -> None:
-        logger.info(
-            "serving Books API v1 on %s (database: %s)", url, display_url(args.database_url)
-        )
+        logger.info("%s", ready_line)
 
     api.add_event_handler("startup", announce)
 
@@ -147,11 +221,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, ignore_signal)
     signal.signal(signal.SIGTERM, ignore_signal)
 
-    config = uvicorn.Config(api, lifespan="on")
+    config = uvicorn.Config(api, lifespan="on", **uvicorn_options())
     server = uvicorn.Server(config)
-    with sock:
-        asyncio.run(server.serve(sockets=[sock]))
+    with sock, asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(server.serve(sockets=[sock]))
     return 0 if server.started else 3
+
+
+def serve_workers(args: argparse.Namespace, sock: socket.socket, url: str, line: str) -> int:
+    """Serve with ``args.workers`` processes sharing ``sock``; uvicorn supervises them."""
+    os.environ["DATABASE_URL"] = args.database_url
+    os.environ["SQL_ECHO"] = "1" if args.echo else "0"
+    config = uvicorn.Config(
+        "reference_app.__main__:worker_app",
+        factory=True,
+        lifespan="on",
+        workers=args.workers,
+        **uvicorn_options(),
+        loop="uvloop",
+    )
+    stop = threading.Event()
+    announcer = threading.Thread(target=announce_when_ready, args=(url, line, stop), daemon=True)
+    announcer.start()
+    with sock:
+        Multiprocess(config, sockets=[sock]).run()
+    stop.set()
+    return 0
+
+
+def prepare(args: argparse.Namespace) -> int | None:
+    """Wait for the database and migrate it (or only check it); an exit status to stop with."""
+    try:
+        asyncio.run(
+            prepare_url(
+                args.database_url,
+                migrate=not (args.no_migrate or args.check),
+                check=args.check,
+                log=lambda message: logger.info("%s", message),
+            )
+        )
+    except DatabaseUnreachable as exc:
+        print(f"reference_app: {exc}", file=sys.stderr)
+        return 3
+    if args.migrate or args.check:
+        logger.info(
+            "database %s: schema %s",
+            display_url(args.database_url),
+            "migrated" if args.migrate else "current",
+        )
+        return 0
+    return None
 
 
 if __name__ == "__main__":

@@ -4,31 +4,62 @@
 # mypy: disable-error-code="no-untyped-call,untyped-decorator"
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import responder
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from reference_app.database import make_engine
-from reference_app.models import Base, Book
+from reference_app.database import DISPOSE_TIMEOUT_S, is_sqlite, make_engine, prepare_database
+from reference_app.guard import Guard, Health
+from reference_app.models import Book
 from reference_app.problems import (
     DATABASE_UNAVAILABLE,
+    RETRY_AFTER_S,
     database_unavailable,
     json_safe_errors,
     problem_response,
     require_json,
+    strict_json_format,
 )
 from reference_app.schemas import ID_MAX, BookIn, BookOut
 
 #: Request bodies larger than this get ``413 Content Too Large``.
 MAX_REQUEST_SIZE = 1024 * 1024
+#: Requests handled at once by one process; more get an immediate 503 with Retry-After.
+MAX_IN_FLIGHT = 256
+#: Seconds a request may take once its body is read; then 503 with Retry-After.
+REQUEST_DEADLINE_S = 5.0
+
+#: The whole list as one JSON array, built by the database (off the event loop), in id order.
+LIST_JSON_SQLITE = text(
+    "SELECT json_group_array(json_object("
+    "'id', id, 'title', title, 'author', author, 'year', year, 'isbn', isbn))"
+    " FROM (SELECT * FROM books ORDER BY id)"
+)
+LIST_JSON_POSTGRES = text(
+    "SELECT coalesce(json_agg(json_build_object("
+    "'id', id, 'title', title, 'author', author, 'year', year, 'isbn', isbn) ORDER BY id),"
+    " '[]')::text FROM books"
+)
 
 # Responses that Responder does not document by itself, for the served OpenAPI.
 DATABASE_DOWN = {503: problem_response("Service Unavailable: the database cannot be used")}
 NOT_JSON = {415: problem_response("Unsupported Media Type: the body must be application/json")}
+BOOK_LIST = {
+    200: {
+        "description": "Every book, ordered by id",
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/BookOut"}}
+            }
+        },
+    }
+}
 BOOK_ID_FROM_BODY = {"book_id": "$response.body#/id"}
 CREATED = {
     201: {
@@ -45,22 +76,38 @@ CREATED = {
 }
 
 
-def create_app(database_url: str, *, echo: bool = False) -> responder.API:
+def create_app(
+    database_url: str,
+    *,
+    echo: bool = False,
+    prepare: bool = True,
+    deadline_s: float = REQUEST_DEADLINE_S,
+) -> responder.API:
     """Build the Books API application for the database at ``database_url``.
 
-    The tables are created when the application starts, and the engine's
-    connections closed when it stops. The engine is ``api.state.engine``.
+    With ``prepare``, the schema is migrated when the application starts (the command
+    line does that once, before it starts any worker, and passes ``prepare=False``).
+    The engine's connections are closed when it stops. The engine is ``api.state.engine``.
     """
     engine = make_engine(database_url, echo=echo)
     # expire_on_commit=False: a committed row stays readable for the response.
     sessions = async_sessionmaker(engine, expire_on_commit=False)
+    sqlite = is_sqlite(database_url)
+    list_json = LIST_JSON_SQLITE if sqlite else LIST_JSON_POSTGRES
+    # SQLite has one writer at a time: writers queue here, in order, instead of sleeping on
+    # the busy timeout (which only arbitrates between processes now).
+    write_lock: contextlib.AbstractAsyncContextManager[Any] = (
+        asyncio.Lock() if sqlite else contextlib.nullcontext()
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
-        async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        if prepare:
+            await prepare_database(engine)
         yield
-        await engine.dispose()
+        # Bounded: on a frozen database, closing connections would wait as long as the freeze.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(engine.dispose(), DISPOSE_TIMEOUT_S)
 
     api = responder.API(
         title="Books API",
@@ -74,6 +121,12 @@ def create_app(database_url: str, *, echo: bool = False) -> responder.API:
         problem_handler=json_safe_errors,
     )
     api.state.engine = engine
+    api.formats["json"] = strict_json_format(api.formats["json"])
+    api.add_middleware(
+        Guard, max_in_flight=MAX_IN_FLIGHT, deadline_s=deadline_s, retry_after_s=RETRY_AFTER_S
+    )
+    # Outside the Guard (added last, runs first) and outside the API and its schema.
+    api.add_middleware(Health, engine=engine, retry_after_s=RETRY_AFTER_S)
     for exc_class in DATABASE_UNAVAILABLE:
         api.add_exception_handler(exc_class, database_unavailable)
 
@@ -83,13 +136,20 @@ def create_app(database_url: str, *, echo: bool = False) -> responder.API:
         async with sessions() as session:
             yield session
 
-    @api.get("/books", operation_id="list_books", responses=DATABASE_DOWN)
+    @api.get(
+        "/books",
+        operation_id="list_books",
+        response_model=False,  # the database writes the JSON; documented in BOOK_LIST
+        responses={**BOOK_LIST, **DATABASE_DOWN},
+    )
     async def list_books(
         req: responder.Request, resp: responder.Response, *, db: AsyncSession
-    ) -> list[BookOut]:
+    ) -> None:
         """Every book, ordered by id."""
-        books = await db.scalars(select(Book).order_by(Book.id))
-        return [BookOut.model_validate(book) for book in books]
+        # The database builds the JSON text: no row objects on the event loop.
+        books = await db.scalar(list_json)
+        resp.content = books.encode()
+        resp.headers["Content-Type"] = "application/json"
 
     @api.post(
         "/books",
@@ -103,8 +163,9 @@ def create_app(database_url: str, *, echo: bool = False) -> responder.API:
     ) -> BookOut:
         """Create a book; the server assigns its id."""
         row = Book(**book.model_dump())
-        db.add(row)
-        await db.commit()
+        async with write_lock:
+            db.add(row)
+            await db.commit()
         resp.headers["Location"] = f"/books/{row.id}"
         return BookOut.model_validate(row)
 
@@ -137,14 +198,15 @@ def create_app(database_url: str, *, echo: bool = False) -> responder.API:
         db: AsyncSession,
     ) -> BookOut:
         """Replace a book completely (an absent ``isbn`` becomes null), or 404."""
-        # One UPDATE ... RETURNING: atomic, and on SQLite the transaction starts
-        # as a writer, so concurrent writers queue on the busy timeout.
-        row = await db.scalar(
-            update(Book).where(Book.id == book_id).values(**book.model_dump()).returning(Book)
-        )
+        # One UPDATE ... RETURNING: atomic, and the writer lock is held for the whole
+        # transaction (commit included), so SQLite never sees two writers of this process.
+        async with write_lock:
+            row = await db.scalar(
+                update(Book).where(Book.id == book_id).values(**book.model_dump()).returning(Book)
+            )
+            await db.commit()
         if row is None:
             responder.abort(404, detail=f"There is no book {book_id}.")
-        await db.commit()
         return BookOut.model_validate(row)
 
     @api.delete(
@@ -158,9 +220,10 @@ def create_app(database_url: str, *, echo: bool = False) -> responder.API:
         db: AsyncSession,
     ) -> None:
         """Delete a book, or 404."""
-        deleted = await db.scalar(delete(Book).where(Book.id == book_id).returning(Book.id))
+        async with write_lock:
+            deleted = await db.scalar(delete(Book).where(Book.id == book_id).returning(Book.id))
+            await db.commit()
         if deleted is None:
             responder.abort(404, detail=f"There is no book {book_id}.")
-        await db.commit()
 
     return api

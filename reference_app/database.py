@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from reference_app import schema
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./books.db"
 SQLITE_DRIVER = "sqlite+aiosqlite"
@@ -21,7 +25,19 @@ URL_HELP = (
 #: How long a SQLite writer waits for another writer's lock before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: How long to wait for a Postgres connection before reporting the database as down.
-POSTGRES_CONNECT_TIMEOUT_S = 5
+POSTGRES_CONNECT_TIMEOUT_S = 3
+#: asyncpg's client-side bound on every command (a rollback on a frozen server included).
+POSTGRES_COMMAND_TIMEOUT_S = 6
+#: Postgres' own bound on a statement (lock waits included), in milliseconds.
+POSTGRES_STATEMENT_TIMEOUT_MS = 4_000
+#: Pooled Postgres connections per process, and how many more it may open under load.
+#: Four workers at 10 + 10 stay under Postgres' default max_connections of 100.
+POSTGRES_POOL_SIZE = 10
+POSTGRES_MAX_OVERFLOW = 10
+#: How long a request waits for a pooled connection before it gets a 503.
+POOL_TIMEOUT_S = 3
+#: How long closing the engine's connections may take at shutdown.
+DISPOSE_TIMEOUT_S = 2.0
 
 
 class DatabaseURLError(ValueError):
@@ -47,6 +63,11 @@ def display_url(database_url: str) -> str:
     return parse_database_url(database_url).render_as_string(hide_password=True)
 
 
+def is_sqlite(database_url: str) -> bool:
+    """True for a SQLite URL."""
+    return parse_database_url(database_url).drivername == SQLITE_DRIVER
+
+
 def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine for ``database_url`` (no connection is opened yet).
 
@@ -57,15 +78,94 @@ def make_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """
     url = parse_database_url(database_url)
     if url.drivername == SQLITE_DRIVER:
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, pool_timeout=POOL_TIMEOUT_S)
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
     return create_async_engine(
         url,
         echo=echo,
         pool_pre_ping=True,
-        connect_args={"timeout": POSTGRES_CONNECT_TIMEOUT_S},
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args={
+            "timeout": POSTGRES_CONNECT_TIMEOUT_S,
+            "command_timeout": POSTGRES_COMMAND_TIMEOUT_S,
+            "server_settings": {"statement_timeout": str(POSTGRES_STATEMENT_TIMEOUT_MS)},
+        },
     )
+
+
+async def prepare_database(engine: AsyncEngine) -> None:
+    """Bring the schema up to date (idempotent; see :mod:`reference_app.schema`)."""
+    await schema.migrate(engine)
+
+
+#: Startup waits at most this long for the database, retrying with backoff.
+STARTUP_WAIT_S = 10.0
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database could not be used within :data:`STARTUP_WAIT_S`; the message says which."""
+
+
+async def wait_for_database(
+    database_url: str, *, wait_s: float = STARTUP_WAIT_S, log: Any = None
+) -> None:
+    """Connect and run ``SELECT 1``, retrying with exponential backoff for up to ``wait_s``.
+
+    Raises :class:`DatabaseUnreachable` naming the URL (password masked) and the last error.
+    """
+    engine = make_engine(database_url)
+    deadline = time.monotonic() + wait_s
+    delay = 0.1
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    async with engine.connect() as connection:
+                        await connection.execute(text("SELECT 1"))
+                return
+            except Exception as exc:
+                reason = (
+                    " ".join(str(getattr(exc, "orig", None) or exc).split()) or type(exc).__name__
+                )
+                if time.monotonic() + delay >= deadline:
+                    raise DatabaseUnreachable(
+                        f"cannot use the database {display_url(database_url)} "
+                        f"after {wait_s:g} s: {reason}"
+                    ) from None
+                if log is not None:
+                    log(f"database not ready ({reason}); retrying in {delay:.1f} s")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+    finally:
+        await engine.dispose()
+
+
+async def prepare_url(
+    database_url: str, *, migrate: bool, check: bool = False, log: Any = None
+) -> None:
+    """Wait for the database, then migrate its schema, or check that it is current.
+
+    Raises :class:`DatabaseUnreachable` with one line that names the database.
+    """
+    await wait_for_database(database_url, log=log)
+    engine = make_engine(database_url)
+    try:
+        if migrate:
+            await schema.migrate(engine)
+        if check:
+            await schema.check(engine)
+    except schema.SchemaOutdated as exc:
+        raise DatabaseUnreachable(f"database {display_url(database_url)}: {exc}") from None
+    except Exception as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise DatabaseUnreachable(
+            f"cannot migrate the database {display_url(database_url)}: {reason}"
+        ) from None
+    finally:
+        await engine.dispose()
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:

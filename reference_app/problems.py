@@ -4,7 +4,9 @@
 # mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import responder
@@ -18,6 +20,14 @@ logger = logging.getLogger("reference_app")
 #: SQLite file that cannot be opened); ``OSError`` covers the connection errors
 #: that asyncpg raises unwrapped; ``PoolTimeoutError`` is an exhausted pool.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (DBAPIError, PoolTimeoutError, OSError)
+
+#: Seconds a client should wait before retrying a 503 (the ``Retry-After`` header).
+RETRY_AFTER_S = 1
+
+#: JSON integers longer than this many characters are read as :data:`HUGE_INT`, so that
+#: validation answers "out of range" instead of Python refusing to convert them.
+MAX_INT_DIGITS = 40
+HUGE_INT: int = 10**MAX_INT_DIGITS
 
 #: The members of a pydantic validation error that are always JSON-serialisable.
 VALIDATION_ERROR_MEMBERS = ("type", "loc", "msg")
@@ -38,7 +48,61 @@ async def database_unavailable(
 ) -> None:
     """Exception handler: answer 503, without leaking the database's error message."""
     logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
     resp.problem(503, detail="The database is unavailable; try again later.")
+
+
+class BadBody(ValueError):
+    """The request body is not a JSON text this API can read; the message says why."""
+
+
+def _parse_int(digits: str) -> int:
+    """``json.loads`` hook: huge integers become :data:`HUGE_INT` (then rejected as too large)."""
+    if len(digits) > MAX_INT_DIGITS:
+        return -HUGE_INT if digits.startswith("-") else HUGE_INT
+    return int(digits)
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Parse a request body as JSON; raise :class:`BadBody` with a plain-words reason.
+
+    Never lets an interpreter message through: nesting deeper than the parser's
+    recursion limit and integers past Python's digit limit are named as such.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("The body is not valid UTF-8.") from None
+    if "\x00" in text:
+        raise BadBody("The body is not JSON: it contains a NUL byte.")
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise BadBody("The body is not acceptable JSON: it is nested too deeply.") from None
+    except json.JSONDecodeError as exc:
+        raise BadBody(
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
+    except ValueError:
+        raise BadBody("The body is not acceptable JSON: a number in it is too long.") from None
+
+
+JsonFormat = Callable[..., Awaitable[Any]]
+
+
+def strict_json_format(encode_with: JsonFormat) -> JsonFormat:
+    """A Responder ``json`` format that encodes with ``encode_with`` and decodes with
+    :func:`parse_json_body`, answering 400 with the reason for a body it cannot read."""
+
+    async def format_json(r: Any, encode: bool = False) -> Any:
+        if encode:
+            return await encode_with(r, encode=True)
+        try:
+            return parse_json_body(await r.content)
+        except BadBody as exc:
+            responder.abort(400, detail=str(exc))
+
+    return format_json
 
 
 def json_safe_errors(payload: dict[str, Any]) -> dict[str, Any]:

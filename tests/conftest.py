@@ -87,15 +87,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty database, on each backend.
 
     SQLite gets a new file per test. Postgres gets the session's database with the
-    ``books`` table dropped (with its id sequence): a new database per test would
-    take about a second, dropping the table a few milliseconds.
+    ``books`` and ``alembic_version`` tables dropped (with the id sequence): a new database
+    per test would take about a second, dropping the tables a few milliseconds.
     """
     if request.param == "sqlite":
         directory = tmp_path / "database"
         directory.mkdir()
         return f"sqlite+aiosqlite:///{directory / 'books.db'}"
     url: str = request.getfixturevalue("postgres_database")
-    asyncio.run(run_admin_sql(url, "DROP TABLE IF EXISTS books"))
+    asyncio.run(run_admin_sql(url, "DROP TABLE IF EXISTS books, alembic_version"))
     return url
 
 
