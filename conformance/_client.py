@@ -1,37 +1,28 @@
-"""The kit's HTTP client: records every exchange, applies the global response rules, and keeps
-the hygiene ledger so the kit only ever writes to books it created itself."""
+"""The kit's HTTP client: records every exchange, applies the global response rules, keeps the
+hygiene ledger so the kit only ever writes to books it created itself, and notices a target that
+stopped answering."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
 from conformance._exchange import Exchange
+from conformance._registry import limits
+from conformance._violation import WANTS, HygieneError, RequirementViolation, TargetGone
 
 JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
 _UNSET: Any = object()
-MAX_ID = 2**63 - 1
 #: Requests in flight at once while cleaning up.
 CLEANUP_WORKERS = 8
-
-
-class RequirementViolation(AssertionError):
-    """A response broke a named requirement; the report files the failure under ``requirement``."""
-
-    def __init__(self, requirement: str, message: str, exchange: Exchange | None = None):
-        detail = f"{message}\n{exchange.describe()}" if exchange else message
-        super().__init__(f"[{requirement}] {detail}")
-        self.requirement = requirement
-        self.exchange = exchange
-
-
-class HygieneError(RuntimeError):
-    """The kit tried to write to a book it did not create (a bug in a kit test, not the target)."""
+#: After this many requests in a row got no answer, the target counts as gone (see TargetGone).
+SILENT_LIMIT = 3
 
 
 def media_type(headers: httpx.Headers | dict[str, str]) -> str:
@@ -65,19 +56,20 @@ class Ledger:
             return set(self.live) | self.deleted
 
 
-Violation = Callable[[str, str, Exchange], None]
+Violation = Callable[[RequirementViolation], None]
 
 
-def _raise(requirement: str, message: str, exchange: Exchange) -> None:
-    raise RequirementViolation(requirement, message, exchange)
+def _raise(violation: RequirementViolation) -> None:
+    raise violation
 
 
 class BooksClient:
     """Speaks HTTP to one target. Thread-safe for the concurrency checks.
 
     Every response is checked against the rules that hold for all responses (NO-5XX, ERROR-JSON,
-    SUCCESS-JSON); a breach goes to ``on_violation`` (by default raised as
-    :class:`RequirementViolation`).
+    SUCCESS-JSON); a breach goes to ``on_violation`` (by default raised). A request may name the
+    ``rule`` it must meet: a 5xx or no answer then blames that rule too. After ``SILENT_LIMIT``
+    requests in a row got no answer, every request raises :class:`TargetGone` at once.
 
     Example::
 
@@ -101,6 +93,8 @@ class BooksClient:
         self.on_violation = on_violation
         self.on_exchange = on_exchange
         self.history: list[Exchange] = []
+        self.silent = 0  # requests in a row that got no answer
+        self.gone: str | None = None  # why the target counts as gone
         self._lock = threading.Lock()
         self._retired: list[httpx.Client] = []
         self._http = self._new_http()
@@ -133,14 +127,19 @@ class BooksClient:
         headers: dict[str, str] | None = None,
         body_recipe: str | None = None,
         check: bool = True,
+        rule: str | None = None,
     ) -> httpx.Response:
-        """Send one request to ``base_url + path``; ``path`` may carry a query string."""
+        """Send one request to ``base_url + path``; ``path`` may carry a query string. ``rule``
+        is the requirement the answer must meet, when the caller knows it (``"CREATE-OK"``)."""
+        if self.gone is not None:
+            raise TargetGone(self.gone)
         self._guard(method, path)
         sent_headers = {k.lower(): v for k, v in (headers or {}).items()}
         if json_body is not _UNSET:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             sent_headers.setdefault("content-type", JSON)
-        exchange = Exchange(method, path, sent_headers, content, body_recipe=body_recipe)
+        exchange = Exchange(method, path, sent_headers, content, body_recipe=body_recipe,
+                            rule=rule, want=WANTS.get(rule or ""))  # fmt: skip
         with self._lock:
             self.history.append(exchange)
         try:
@@ -148,14 +147,9 @@ class BooksClient:
                 method, self.base_url + path, content=content, headers=sent_headers
             )
         except httpx.TransportError as error:
-            exchange.error = f"{type(error).__name__}: {error}"
-            self._notify(exchange)
-            self._reset_connections()
-            if check:
-                self.on_violation(
-                    "NO-5XX", "the server closed the connection without a response", exchange
-                )
+            self._no_answer(exchange, error, check)
             raise
+        self.silent = 0
         exchange.status = response.status_code
         exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
         exchange.response_body = response.content
@@ -169,6 +163,31 @@ class BooksClient:
         if check:
             self.check_response(exchange)
         return response
+
+    def _no_answer(self, exchange: Exchange, error: httpx.TransportError, check: bool) -> None:
+        """Record a request that got no answer; the SILENT_LIMIT-th in a row ends the run."""
+        timed_out = isinstance(error, httpx.TimeoutException)
+        exchange.error = f"{type(error).__name__}: {error}"
+        self._notify(exchange)
+        self._reset_connections()
+        with self._lock:
+            self.silent += 1
+            if self.silent >= SILENT_LIMIT and self.gone is None:
+                how = f"timed out after {self.timeout:g} s" if timed_out else "got no answer"
+                self.gone = (
+                    f"the target stopped answering: {self.silent} requests in a row {how} "
+                    f"(the last: {exchange.method} {exchange.path}, {exchange.error})"
+                )
+        if self.gone is not None:
+            raise TargetGone(self.gone) from error
+        if check:
+            what = f"no answer within {self.timeout:g} s" if timed_out else "the server closed "
+            what += "" if timed_out else "the connection without an answer"
+            rules = (exchange.rule,) if exchange.rule else ()
+            if timed_out and rules:
+                self.on_violation(RequirementViolation(rules[0], what, exchange))
+            else:
+                self.on_violation(RequirementViolation("NO-5XX", what, exchange, also=rules))
 
     def _notify(self, exchange: Exchange) -> None:
         if self.on_exchange is not None:
@@ -188,7 +207,11 @@ class BooksClient:
         if method in ("GET", "HEAD") or len(parts) < 3 or parts[1] != "books":
             return
         segment = parts[2]
-        if segment.isdigit() and 1 <= int(segment) <= MAX_ID and not self.ledger.owns(int(segment)):
+        if (
+            segment.isdigit()
+            and 1 <= int(segment) <= limits().id_max
+            and not self.ledger.owns(int(segment))
+        ):
             raise HygieneError(
                 f"kit bug: {method} {path} targets book {segment}, which this run did not create"
             )
@@ -196,32 +219,16 @@ class BooksClient:
     # -- global rules ----------------------------------------------------------------------------
     def check_response(self, ex: Exchange) -> None:
         """Rules that hold for every response the kit receives."""
-        status = ex.status or 0
-        if status >= 500:
-            self.on_violation("NO-5XX", f"got a server error {status}", ex)
-            return
-        if 400 <= status < 500:
-            kind = media_type(ex.response_headers)
-            if kind not in (JSON, "application/problem+json"):
-                self.on_violation(
-                    "ERROR-JSON", f"a {status} response has Content-Type {kind or 'none'}", ex
-                )
-            elif not isinstance(ex.response_json(), dict):
-                self.on_violation("ERROR-JSON", f"a {status} body is not a JSON object", ex)
-        elif status == 204:
-            if ex.response_body:
-                self.on_violation("SUCCESS-JSON", "a 204 response has a body", ex)
-        elif 200 <= status < 300:
-            kind = media_type(ex.response_headers)
-            if kind != JSON:
-                self.on_violation(
-                    "SUCCESS-JSON", f"a {status} response has Content-Type {kind or 'none'}", ex
-                )
-            elif ex.response_json() is None and ex.response_body.strip() != b"null":
-                self.on_violation("SUCCESS-JSON", f"a {status} body is not valid JSON", ex)
+        problem = global_problem(ex)
+        if problem is not None:
+            rule, message = problem
+            also = (ex.rule,) if rule == "NO-5XX" and ex.rule else ()
+            self.on_violation(RequirementViolation(rule, message, ex, also=also))
 
     # -- conveniences ----------------------------------------------------------------------------
     def create(self, body: Any, **kwargs: Any) -> httpx.Response:
+        """POST a body; a valid one must get CREATE-OK's answer unless ``rule`` says otherwise."""
+        kwargs.setdefault("rule", "CREATE-OK")
         return self.request("POST", "/books", json_body=body, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
@@ -233,9 +240,20 @@ class BooksClient:
     def delete(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("DELETE", path, **kwargs)
 
-    def list_ids(self) -> list[int]:
-        """The ids of ``GET /books`` in the order served."""
-        return [book["id"] for book in self.get("/books").json()]
+    def list_books(self) -> list[Any]:
+        """``GET /books``, required to be a 200 JSON array (LIST-OK)."""
+        response = self.get("/books", rule="LIST-OK")
+        books = response.json() if response.status_code == 200 else None
+        if not isinstance(books, list):
+            raise RequirementViolation(
+                "LIST-OK", f"GET /books got {response.status_code}, not a JSON array",
+                self.history[-1],
+            )  # fmt: skip
+        return books
+
+    def list_ids(self) -> list[Any]:
+        """The ids of ``GET /books`` in the order served (LIST-OK: a JSON array of books)."""
+        return [book.get("id") if isinstance(book, dict) else None for book in self.list_books()]
 
     def cleanup(self) -> list[int]:
         """Delete every book this run created and verify each is gone; return ids that are not.
@@ -244,6 +262,9 @@ class BooksClient:
         nor 404, is read back with a GET (404 clears it). When the list cannot be read, every id
         is read back. The requests go ``CLEANUP_WORKERS`` at a time (a run may leave hundreds).
         """
+
+        if self.gone is not None:  # nothing can be deleted or verified any more
+            return sorted(self.ledger.live)
 
         def delete(book_id: int) -> int:
             return self.request("DELETE", f"/books/{book_id}", check=False).status_code
@@ -277,14 +298,23 @@ class BooksClient:
         }
 
 
-def ids_in(books: Iterable[dict[str, Any]]) -> list[int]:
-    """The ids of a list of books."""
-    return [book["id"] for book in books]
-
-
-def require(
-    requirement: str, condition: object, message: str, exchange: Exchange | None = None
-) -> None:
-    """Assert ``condition``; on failure blame ``requirement`` (with the exchange that showed it)."""
-    if not condition:
-        raise RequirementViolation(requirement, message, exchange)
+def global_problem(ex: Exchange) -> tuple[str, str] | None:
+    """The rule that holds for every response which ``ex`` breaks, and how (None: none)."""
+    status = ex.status or 0
+    kind = media_type(ex.response_headers)
+    if status >= 500:
+        return "NO-5XX", f"got a server error {status}"
+    if 400 <= status < 500:
+        if kind not in (JSON, PROBLEM_JSON):
+            return "ERROR-JSON", f"a {status} response has Content-Type {kind or 'none'}"
+        if not isinstance(ex.response_json(), dict):
+            return "ERROR-JSON", f"a {status} body is not a JSON object"
+    elif status == 204:
+        if ex.response_body:
+            return "SUCCESS-JSON", "a 204 response has a body"
+    elif 200 <= status < 300:
+        if kind != JSON:
+            return "SUCCESS-JSON", f"a {status} response has Content-Type {kind or 'none'}"
+        if ex.response_json() is None and ex.response_body.strip() != b"null":
+            return "SUCCESS-JSON", f"a {status} body is not valid JSON"
+    return None

@@ -26,6 +26,9 @@ class Exchange:
     response_body: bytes = b""
     error: str | None = None
     body_recipe: str | None = None  # Python expression that rebuilds a huge body
+    rule: str | None = None  # the rule this request had to meet, when the sender knows it
+    want: str | None = None  # what that rule wants as the answer (e.g. "201 with the book")
+    batch: int | None = None  # requests of one batch were sent concurrently
 
     def response_json(self) -> Any:
         """The decoded response body, or None when it is not JSON."""
@@ -74,8 +77,10 @@ class Exchange:
 
 
 def _excerpt(body: bytes) -> str:
+    """The body as one line: invisible characters escaped, long bodies cut with their size."""
     text = body.decode("utf-8", errors="backslashreplace")
-    return text if len(text) <= _EXCERPT else f"{text[:_EXCERPT]}… ({len(body)} bytes)"
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[:_EXCERPT])
+    return shown if len(text) <= _EXCERPT else f"{shown}… ({len(body)} bytes in all)"
 
 
 def _ansi_c(data: bytes) -> str:
@@ -112,7 +117,13 @@ def reproducer(exchanges: Sequence[Exchange]) -> str:
         "jid() { python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])'; }",
     ]
     captured: dict[str, str] = {}
+    open_batch: int | None = None
     for number, ex in enumerate(exchanges, start=1):
+        if ex.batch != open_batch and open_batch is not None:
+            lines.append("wait  # the requests above were sent at the same time")
+        if ex.batch is not None and ex.batch != open_batch:
+            lines.append(f"# batch {ex.batch}: sent concurrently, replayed in the background")
+        open_batch = ex.batch
         path = ex.path
         match = _ID_IN_PATH.match(path)
         if match and match.group(1) in captured:
@@ -128,16 +139,21 @@ def reproducer(exchanges: Sequence[Exchange]) -> str:
         elif ex.request_body is not None:
             feed = f"printf '%s' {_ansi_c(ex.request_body)} | "
             curl.append("--data-binary @-")
-        expect = f"expected: see report; got {ex.status}" if ex.status else "no response"
-        lines.append(f"# step {number}: {ex.method} {ex.path} ({expect})")
+        got = f"got {ex.status}" if ex.status is not None else f"got no answer ({ex.error})"
+        want = f"the contract wants {ex.want} ({ex.rule}); " if ex.want else ""
+        lines.append(f"# step {number}: {ex.method} {ex.path} — {want}{got}")
         body = ex.response_json()
-        if ex.method == "POST" and isinstance(body, dict) and isinstance(body.get("id"), int):
+        if ex.batch is not None:
+            lines.append(f"( {feed}{' '.join(curl)} -i {target}; echo ) &")
+        elif ex.method == "POST" and isinstance(body, dict) and isinstance(body.get("id"), int):
             var = f"ID{len(captured) + 1}"
             captured[str(body["id"])] = var
             lines.append(f"{var}=$({feed}{' '.join(curl)} {target} | jid)")
             lines.append(f'echo "created {var}=${{{var}}}"')
         else:
             lines.append(f"{feed}{' '.join(curl)} -i {target}; echo")
+    if open_batch is not None:
+        lines.append("wait  # the requests above were sent at the same time")
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,10 @@
-"""Per-requirement verdicts and the report formats built from them (terminal, JSON, Markdown)."""
+"""Per-requirement verdicts and the report formats built from them (terminal, JSON, Markdown).
+
+A requirement is *failed* when a check of it failed, *blocked* when tests of it could not judge
+it because a requirement they need had failed (and none of its tests passed), *passed* when its
+tests passed, and *not-run* otherwise. Failures that share their first failure (one response
+that breaks NO-5XX and CREATE-OK) form one *root cause*, reported once.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,23 @@ from typing import Any
 from conformance._exchange import Exchange, reproducer
 from conformance._registry import LEVELS, Registry
 
-PASSED, FAILED, EXPECTED, UNEXPECTED_PASS, NOT_RUN = (
+PASSED, FAILED, EXPECTED, UNEXPECTED_PASS, BLOCKED, NOT_RUN = (
     "passed",
     "failed",
     "expected-failure",
     "unexpected-pass",
+    "blocked",
     "not-run",
 )
+#: How each outcome reads without colour.
+SYMBOLS = {
+    PASSED: "✔",
+    FAILED: "✘",
+    EXPECTED: "✘ (expected)",
+    UNEXPECTED_PASS: "✔ (unexpected)",
+    BLOCKED: "-",
+    NOT_RUN: "·",
+}
 
 
 @dataclass
@@ -29,14 +45,25 @@ class Failure:
     message: str
     exchanges: Sequence[Exchange]
     exchange: Exchange | None
+    requirements: tuple[str, ...] = ()  # every rule the same failure is filed under
+    script: str | None = None  # where the reproducer was written
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Failures with one key are one root cause."""
+        return self.test, self.message
 
     def to_dict(self) -> dict[str, Any]:
+        ex = self.exchange
         return {
             "test": self.test,
             "layer": self.layer,
             "message": self.message,
-            "exchange": self.exchange.to_dict() if self.exchange else None,
+            "requirements": list(self.requirements),
+            "exchange": ex.to_dict() if ex else None,
+            "want": ex.want if ex else None,
             "reproducer": reproducer(self.exchanges) if self.exchanges else None,
+            "reproducer_path": self.script,
         }
 
 
@@ -48,6 +75,7 @@ class Verdict:
     failures: int = 0
     first_failure: Failure | None = None
     layers: set[str] = field(default_factory=set)  # layers that caught a failure
+    blocked_by: set[str] = field(default_factory=set)  # root causes that kept tests from it
 
 
 @dataclass
@@ -75,7 +103,10 @@ class ConformanceReport:
         self.verdicts = {rid: Verdict() for rid in registry}
         self.hygiene: Hygiene | None = None
         self.target = ""
+        self.gone: str | None = None  # why the run ended early, if it did
+        self.meta: dict[str, Any] = {}  # who produced the report, when, how long it took
         self.traffic: dict[str, tuple[int, str]] = {}  # test id -> requests sent, fingerprint
+        self.first_failed_test: tuple[str, list[str]] | None = None  # where -x would stop
 
     def add_hygiene(self, hygiene: Hygiene) -> None:
         """Sum hygiene over sessions (one per xdist worker)."""
@@ -98,6 +129,7 @@ class ConformanceReport:
         lines = "\n".join(f"{test} {digest}" for test, (_, digest) in sorted(self.traffic.items()))
         return hashlib.sha256(lines.encode()).hexdigest()
 
+    # -- recording -------------------------------------------------------------------------------
     def record_pass(self, requirements: Sequence[str]) -> None:
         for rid in requirements:
             self.verdicts[rid].passes += 1
@@ -109,6 +141,33 @@ class ConformanceReport:
         if verdict.first_failure is None:
             verdict.first_failure = failure
 
+    def record_blocked(self, requirements: Sequence[str], blockers: Sequence[str]) -> None:
+        """Tests of ``requirements`` could not judge them: ``blockers`` had failed."""
+        roots = self.roots(blockers)
+        for rid in requirements:
+            self.verdicts[rid].blocked_by |= roots - {rid}
+
+    # -- reading ---------------------------------------------------------------------------------
+    def broken(self, requirement: str) -> bool:
+        """Has a check of ``requirement`` failed (listed as expected or not)?"""
+        return self.verdicts[requirement].failures > 0
+
+    def roots(self, requirements: Sequence[str] | set[str]) -> set[str]:
+        """The failed requirements behind ``requirements``: each failed one itself, each blocked
+        one the roots that blocked it."""
+        found: set[str] = set()
+        for rid in requirements:
+            verdict = self.verdicts[rid]
+            if verdict.failures:
+                found.add(rid)
+            elif verdict.blocked_by and not verdict.passes:
+                found |= verdict.blocked_by
+        return found
+
+    def blockers(self, needs: set[str]) -> set[str]:
+        """The root causes among ``needs`` that keep a test from judging its rules."""
+        return self.roots(sorted(needs))
+
     def gating(self, requirement: str) -> bool:
         """Does a failure of this requirement fail the run (absent an expectation)?"""
         return self.strict or self.registry[requirement].gating
@@ -118,6 +177,8 @@ class ConformanceReport:
         listed = requirement in self.expectations
         if verdict.failures:
             return EXPECTED if listed else FAILED
+        if verdict.blocked_by and not verdict.passes:
+            return BLOCKED
         if verdict.passes:
             return UNEXPECTED_PASS if listed else PASSED
         return NOT_RUN
@@ -132,30 +193,75 @@ class ConformanceReport:
             if self.status(rid) == FAILED and level in (None, self.registry[rid].level)
         ]
 
+    def gating_failures(self) -> list[str]:
+        """Failed requirements that fail the run."""
+        return [rid for rid in self.failed() if self.gating(rid)]
+
     def ran_any(self) -> bool:
-        return any(v.passes or v.failures for v in self.verdicts.values())
+        return any(v.passes or v.failures or v.blocked_by for v in self.verdicts.values())
+
+    def blocked_by(self, root: str) -> list[str]:
+        """The requirements ``root`` blocked (not run because it failed)."""
+        return [
+            rid
+            for rid in self.registry
+            if self.status(rid) == BLOCKED and root in self.verdicts[rid].blocked_by
+        ]
+
+    def root_causes(self) -> list[tuple[Failure, list[str], list[str]]]:
+        """(first failure, the requirements it fails, the requirements it blocks), one entry per
+        distinct failure, most blocking first."""
+        groups: dict[tuple[str, str], tuple[Failure, list[str]]] = {}
+        for rid in self.registry:
+            verdict = self.verdicts[rid]
+            if self.status(rid) not in (FAILED, EXPECTED) or verdict.first_failure is None:
+                continue
+            failure = verdict.first_failure
+            groups.setdefault(failure.key, (failure, []))[1].append(rid)
+        causes = []
+        for failure, rids in groups.values():
+            blocked = sorted({b for rid in rids for b in self.blocked_by(rid)},
+                             key=list(self.registry).index)  # fmt: skip
+            causes.append((failure, rids, blocked))
+        levels = {level: index for index, level in enumerate(LEVELS)}
+        causes.sort(key=lambda c: (-len(c[2]), min(levels[self.registry[r].level] for r in c[1])))
+        return causes
 
     # -- formats ---------------------------------------------------------------------------------
     def terminal_lines(self) -> list[str]:
         lines = [f"Books API v{self.registry.contract_version} conformance of {self.target}"]
+        if self.gone:
+            lines.append(f"  RUN ENDED EARLY: {self.gone}")
+        causes = self.root_causes()
+        if causes:
+            lines.append("  root causes, the most blocking first:")
+        for failure, rids, blocked in causes:
+            head = ", ".join(f"{rid} ({self.registry[rid].level})" for rid in rids)
+            tail = f"; blocks {len(blocked)} requirement(s)" if blocked else ""
+            lines.append(f"    ✘ {head} failed{tail}")
+            ex = failure.exchange
+            if ex is not None:
+                got = f"{ex.status}" if ex.status is not None else f"no answer ({ex.error})"
+                want = f"; the contract wants {ex.want}" if ex.want else ""
+                lines.append(f"      {ex.method} {ex.path[:80]} got {got}{want}")
+            lines.append(f"      {failure.message.splitlines()[0][:160]}")
+            if failure.script:
+                lines.append(f"      reproduce: BASE_URL={self.target} bash {failure.script}")
         for level in LEVELS:
             ids = [rid for rid in self.registry if self.registry[rid].level == level]
-            ran = [rid for rid in ids if self.status(rid) != NOT_RUN]
-            if not ran:
+            if all(self.status(rid) == NOT_RUN for rid in ids):
                 continue
             passed = sum(self.status(rid) == PASSED for rid in ids)
             line = f"  {level:<6} {passed}/{len(ids)} passed"
             failed = self.failed(level)
             if failed:
-                note = (
-                    ""
-                    if self.strict or level == "MUST"
-                    else " (reported; --conformance-strict fails them)"
-                )
+                lenient = not self.strict and level != "MUST"
+                note = " (reported; --conformance-strict fails them)" if lenient else ""
                 line += f"; failed: {', '.join(failed)}{note}"
-            not_run = [rid for rid in ids if self.status(rid) == NOT_RUN]
-            if not_run:
-                line += f"; not run: {', '.join(not_run)}"
+            for outcome in (BLOCKED, NOT_RUN):
+                some = [rid for rid in ids if self.status(rid) == outcome]
+                if some:
+                    line += f"; {outcome.replace('-', ' ')}: {', '.join(some)}"
             lines.append(line)
         expected = [rid for rid in self.registry if self.status(rid) == EXPECTED]
         if expected:
@@ -186,11 +292,14 @@ class ConformanceReport:
                 {
                     "id": rid,
                     "level": req.level,
+                    "section": req.section,
                     "text": req.text,
+                    "needs": list(req.needs),
                     "outcome": self.status(rid),
                     "passes": verdict.passes,
                     "failures": verdict.failures,
                     "caught_by": sorted(verdict.layers),
+                    "blocked_by": sorted(verdict.blocked_by) if self.status(rid) == BLOCKED else [],
                     "expected_reason": self.expectations.get(rid),
                     "first_failure": verdict.first_failure.to_dict()
                     if verdict.first_failure
@@ -201,6 +310,8 @@ class ConformanceReport:
             "contract_version": self.registry.contract_version,
             "target": self.target,
             "strict": self.strict,
+            **self.meta,
+            "ended_early": self.gone,
             "summary": {
                 level: {
                     "total": sum(r["level"] == level for r in requirements),
@@ -212,9 +323,21 @@ class ConformanceReport:
                         for r in requirements
                         if r["level"] == level and r["outcome"] == FAILED
                     ],
+                    "blocked": [
+                        r["id"]
+                        for r in requirements
+                        if r["level"] == level and r["outcome"] == BLOCKED
+                    ],
                 }
                 for level in LEVELS
             },
+            "root_causes": [
+                {"requirements": rids, "blocks": blocked, "test": failure.test}
+                for failure, rids, blocked in self.root_causes()
+            ],
+            "first_failed_test": None
+            if self.first_failed_test is None
+            else {"test": self.first_failed_test[0], "requirements": self.first_failed_test[1]},
             "hygiene": None
             if self.hygiene is None
             else {"created": self.hygiene.created, "leftovers": self.hygiene.leftovers},
@@ -233,36 +356,44 @@ class ConformanceReport:
         data = self.to_json()
         out = [f"## Books API v{data['contract_version']} conformance", ""]
         out.append(f"Target: `{self.target}`" + (" (strict)" if self.strict else ""))
+        if self.gone:
+            out += ["", f"**The run ended early:** {self.gone}"]
         out.append("")
         for level, summary in data["summary"].items():
             if summary["total"]:
-                out.append(f"- **{level}**: {summary['passed']}/{summary['total']} passed")
-        out += ["", "| Requirement | Level | Outcome | Caught by |", "|---|---|---|---|"]
-        icons = {
-            PASSED: "✅ passed",
-            FAILED: "❌ failed",
-            EXPECTED: "⚠️ expected failure",
-            UNEXPECTED_PASS: "❗ unexpected pass",
-            NOT_RUN: "⏸ not run",
-        }
+                extra = f", {len(summary['blocked'])} blocked" if summary["blocked"] else ""
+                out.append(
+                    f"- **{level}**: {summary['passed']}/{summary['total']} passed, "
+                    f"{len(summary['failed'])} failed{extra}"
+                )
+        out += [
+            "",
+            "| Requirement | Level | Outcome | Caught by / blocked by |",
+            "|---|---|---|---|",
+        ]
         for item in data["requirements"]:
-            out.append(
-                f"| {item['id']} | {item['level']} | {icons[item['outcome']]} | "
-                f"{', '.join(item['caught_by'])} |"
-            )
-        for item in data["requirements"]:
-            failure = item["first_failure"]
-            if failure is None:
-                continue
-            out += ["", f"### {item['id']} ({item['level']}): {item['text']}", ""]
-            if item["expected_reason"]:
-                out.append(f"Expected to fail: {item['expected_reason']}")
-                out.append("")
-            out += [f"First failure in `{failure['test']}` ({failure['layer']}):", "", "```"]
-            out += [failure["message"], "```"]
-            if failure["reproducer"]:
+            why = ", ".join(item["caught_by"] or item["blocked_by"])
+            outcome = f"{SYMBOLS[item['outcome']]} {item['outcome']}"
+            out.append(f"| {item['id']} | {item['level']} | {outcome} | {why} |")
+        for failure, rids, blocked in self.root_causes():
+            out += ["", f"### Root cause: {', '.join(rids)}", ""]
+            for rid in rids:
+                req = self.registry[rid]
+                out.append(f"- **{rid}** ({req.level}): {req.text}")
+                if rid in self.expectations:
+                    out.append(f"  - expected to fail: {self.expectations[rid]}")
+            if blocked:
+                out += ["", f"It blocks {len(blocked)} requirement(s): {', '.join(blocked)}."]
+            out += ["", f"First seen in `{failure.test}` ({failure.layer}):", "", "```"]
+            out += [failure.message]
+            if failure.exchange is not None:
+                out += [failure.exchange.describe()]
+                if failure.exchange.want:
+                    out += [f"The contract wants: {failure.exchange.want}"]
+            out += ["```"]
+            if failure.exchanges:
                 out += ["", "Reproduce (`BASE_URL=http://host:port bash repro.sh`):", "", "```bash"]
-                out += [failure["reproducer"].rstrip(), "```"]
+                out += [reproducer(failure.exchanges).rstrip(), "```"]
         return "\n".join(out) + "\n"
 
     def write_json(self, path: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import asdict
@@ -21,12 +22,13 @@ import pytest
 
 from conformance import hookspecs
 from conformance._boot import BootError, ServerProcess, reference_app_process
-from conformance._client import BooksClient, HygieneError, RequirementViolation
-from conformance._exchange import Exchange, fingerprint
+from conformance._client import BooksClient
+from conformance._exchange import Exchange, fingerprint, reproducer
 from conformance._expectations import ExpectationsError, load_expectations
 from conformance._profiles import PROFILES, Profile
 from conformance._registry import load_registry
 from conformance._report import ConformanceReport, Failure, Hygiene
+from conformance._violation import HygieneError, RequirementViolation, TargetGone
 
 KIT_DIR = Path(__file__).parent
 LAYERS = {
@@ -35,6 +37,11 @@ LAYERS = {
     "test_schemathesis": "schemathesis",
     "test_concurrency": "concurrency",
 }
+#: Run order: the examples (foundations first, by how deep their rules' needs go), then the
+#: generated layers, then concurrency, so ``-x`` stops at a root cause.
+ORDER = ("examples", "properties", "state machine", "schemathesis", "concurrency")
+MODULE_ORDER = ("test_operations", "test_validation", "test_errors")
+REPORT_OPTIONS = ("conformance_report_json", "conformance_report_md")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
 
@@ -102,6 +109,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only the kit tests that check this requirement (repeatable, or ID,ID)",
     )
     group.addoption(
+        "--conformance-repro-dir",
+        metavar="DIR",
+        default=os.environ.get("CONFORMANCE_REPRO_DIR"),
+        help="write a reproducer script per failure here (env CONFORMANCE_REPRO_DIR; default: "
+        "a new temporary directory, named in the summary)",
+    )
+    group.addoption(
         "--conformance-timeout",
         metavar="SECONDS",
         type=_positive_float,
@@ -129,15 +143,22 @@ class Kit:
             self.expectations = load_expectations(Path(path), self.registry) if path else {}
         except ExpectationsError as error:
             raise pytest.UsageError(str(error)) from None
+        for option in REPORT_OPTIONS:
+            check_writable(config.getoption(option), option)
         self.report = ConformanceReport(self.registry, self.expectations, self.strict)
         self.app: ServerProcess | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.url = ""
         self.current: list[Exchange] = []
-        self.soft: list[tuple[str, str, Exchange]] = []
+        self.reported: list[RequirementViolation] = []  # non-gating: reported when a test ends
+        self.blocked: list[str] = []  # the root causes that kept the current test from running
         self.hygiene: Hygiene | None = None  # set by the client's teardown, sent with a report
         self.client: BooksClient | None = None  # the session's client, once a test asked for it
         self.marks: list[int] = []  # where the current test's setup and teardown began in history
+        self.seen: dict[str, str] = {}  # failure signature -> the first test that showed it
+        self.scripts = 0  # reproducer scripts written
+        self._repro_dir: Path | None = None
+        self.unwritten: list[str] = []  # reports that could not be written at the end
 
     # -- target ----------------------------------------------------------------------------------
     def resolve_target(self) -> str:
@@ -195,10 +216,17 @@ class Kit:
         exchanges = [Exchange(**ex) for ex in record.get("exchanges", [])]
         for failure in record["failures"]:
             exchange = Exchange(**failure["exchange"]) if failure["exchange"] else None
-            self.report.record_failure(
-                failure["requirement"],
-                Failure(report.nodeid, record["layer"], failure["message"], exchanges, exchange),
-            )
+            rules = tuple(failure["requirements"])
+            entry = Failure(report.nodeid, record["layer"], failure["message"], exchanges,
+                            exchange, rules, failure.get("script"))  # fmt: skip
+            for rid in rules:
+                self.report.record_failure(rid, entry)
+        if record.get("blocked"):
+            self.report.record_blocked(record["blocked"]["requirements"], record["blocked"]["by"])
+        if record.get("judged") and self.report.first_failed_test is None and report.failed:
+            self.report.first_failed_test = (report.nodeid, record["judged"])
+        if record.get("gone"):
+            self.report.gone = record["gone"]
         if "hygiene" in record:
             self.report.add_hygiene(Hygiene(**record["hygiene"]))
         if "traffic" in record:
@@ -208,11 +236,31 @@ class Kit:
     def on_exchange(self, exchange: Exchange) -> None:
         self.current.append(exchange)
 
-    def on_violation(self, requirement: str, message: str, exchange: Exchange) -> None:
+    def on_violation(self, violation: RequirementViolation) -> None:
         """Raise violations that fail the run; remember the others for the report."""
-        if self.report.gating(requirement) and requirement not in self.expectations:
-            raise RequirementViolation(requirement, message, exchange)
-        self.soft.append((requirement, message, exchange))
+        if any(
+            self.report.gating(rid) and rid not in self.expectations
+            for rid in violation.requirements
+        ):
+            raise violation
+        self.reported.append(violation)
+
+    def write_reproducer(self, rules: list[str], exchanges: list[Exchange]) -> str | None:
+        """Write the replay of ``exchanges`` as a script; return its path (None if it failed)."""
+        try:
+            if self._repro_dir is None:
+                chosen = self.config.getoption("conformance_repro_dir")
+                if chosen:
+                    Path(chosen).mkdir(parents=True, exist_ok=True)
+                    self._repro_dir = Path(chosen)
+                else:
+                    self._repro_dir = Path(tempfile.mkdtemp(prefix="conformance-repro-"))
+            self.scripts += 1
+            path = self._repro_dir / f"{self.scripts:03d}-{'-'.join(rules[:2])}.sh"
+            path.write_text(reproducer(exchanges), encoding="utf-8")
+        except OSError:
+            return None
+        return str(path)
 
     def new_client(self) -> BooksClient:
         self.client = BooksClient(
@@ -294,6 +342,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if problems:
         raise pytest.UsageError("conformance traceability:\n  " + "\n  ".join(problems))
     _select_requirements(config, items)
+    _order(kit, items)
+
+
+def _order(kit: Kit, items: list[pytest.Item]) -> None:
+    """Foundations first: the examples by the depth of their rules' needs, then the generated
+    layers, then concurrency (the other tests keep their places, before the kit's)."""
+    position = {id(item): index for index, item in enumerate(items)}
+
+    def key(item: pytest.Item) -> tuple[int, int, int, int]:
+        stem = Path(item.path).stem
+        depth = max((kit.registry.depth(rid) for rid in requirements_of(item)), default=0)
+        module = MODULE_ORDER.index(stem) if stem in MODULE_ORDER else len(MODULE_ORDER)
+        layer = ORDER.index(layer_of(item))
+        return (layer, depth if layer == 0 else 0, module, position[id(item)])
+
+    others = [item for item in items if not is_kit_item(item)]
+    mine = sorted((item for item in items if is_kit_item(item)), key=key)
+    items[:] = others + mine
 
 
 def _select_requirements(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -330,12 +396,29 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         session.config.stash[KIT].resolve_target()
 
 
+def needs_of(kit: Kit, item: pytest.Item) -> set[str]:
+    """What a test's rules need to be judged at all, beyond the rules themselves."""
+    marks = set(requirements_of(item))
+    return {need for rid in marks for need in kit.registry.prerequisites(rid)} - marks
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     kit = item.config.stash[KIT]
     kit.current = []
-    kit.soft = []
+    kit.reported = []
     kit.marks = []
+    kit.blocked = []
     kit.mark()
+    if not is_kit_item(item):
+        return
+    if kit.report.gone:
+        kit.blocked = ["the target stopped answering"]
+        pytest.skip(f"not run: {kit.report.gone}")
+    blockers = sorted(kit.report.blockers(needs_of(kit, item)), key=list(kit.registry).index)
+    if blockers:
+        kit.blocked = blockers
+        pytest.skip(f"blocked by {', '.join(blockers)} (a rule these tests need failed)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -343,48 +426,107 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     item.config.stash[KIT].mark()  # what follows is cleanup, maybe sent concurrently
 
 
+def _failure(
+    kit: Kit, violation: RequirementViolation, script: str | None = None
+) -> dict[str, Any]:
+    notes = "\n".join(getattr(violation, "__notes__", []))
+    message = violation.message + (f"\n{notes}" if notes else "")
+    return {
+        "requirements": list(violation.requirements),
+        "message": message[:4000],
+        "exchange": asdict(violation.exchange) if violation.exchange else None,
+        "script": script,
+    }
+
+
+def _skip(report: pytest.TestReport, reason: str) -> None:
+    """Turn ``report`` into a skip whose reason groups in pytest's short summary."""
+    report.outcome = "skipped"
+    report.longrepr = (str(Path(__file__)), 0, f"Skipped: {reason}")
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+def _signature(violation: RequirementViolation) -> str:
+    """Failures with one signature read as one (ids and sizes differ between tests)."""
+    first = violation.message.splitlines()[0] if violation.message else ""
+    return " ".join(violation.requirements) + " " + _NUMBERS.sub("#", first)
+
+
+def failure_text(kit: Kit, violation: RequirementViolation, nodeid: str, script: str | None) -> str:
+    """What a person reads once: the rule, what was sent and came back, what the contract
+    wants, and how to replay it. Kit frames are left out."""
+    signature = _signature(violation)
+    rules = ", ".join(violation.requirements)
+    if signature in kit.seen:
+        first = violation.message.splitlines()[0] if violation.message else ""
+        return f"[{rules}] the same failure as {kit.seen[signature]}: {first}"
+    kit.seen[signature] = nodeid
+    lines = []
+    for rid in violation.requirements:
+        requirement = kit.registry[rid]
+        lines.append(f"[{rid}] {requirement.level}: {requirement.text}")
+    lines.append(violation.message)
+    lines.extend(getattr(violation, "__notes__", []))
+    exchange = violation.exchange
+    if exchange is not None:
+        lines.append(exchange.describe())
+        if exchange.want:
+            lines.append(f"The contract wants: {exchange.want}")
+    if script:
+        lines.append(f"Reproduce: BASE_URL={kit.url} bash {script}")
+    return "\n".join(lines)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the test's verdicts to its report (``report.conformance``, plain data so that it
-    travels from xdist workers) and turn non-gating or expected failures into xfails."""
+    travels from xdist workers). A failed check of one of the test's rules fails it (an xfail
+    when the rule does not gate); a failed check of another rule is filed under that rule and the
+    test ends *blocked* by it; a test whose needs failed earlier was skipped as blocked."""
     report = yield
     if not is_kit_item(item):
         return report
     kit = item.config.stash[KIT]
-    layer, exchanges = layer_of(item), [asdict(ex) for ex in kit.current]
-    failures: list[dict[str, Any]] = [
-        {"requirement": rid, "message": msg, "exchange": asdict(ex)} for rid, msg, ex in kit.soft
-    ]
-    kit.soft = []
+    layer, marks = layer_of(item), requirements_of(item)
+    failures = [_failure(kit, violation) for violation in kit.reported]
+    kit.reported = []
     record: dict[str, Any] = {"layer": layer, "target": kit.url, "passed": [], "failures": failures}
-    if report.passed and report.when == "call":
-        record["passed"] = requirements_of(item)
-    elif report.failed and call.excinfo is not None:
-        error = call.excinfo.value
-        if isinstance(error, HygieneError):
-            return report
-        if isinstance(error, RequirementViolation):
-            blamed, exchange = [error.requirement], error.exchange
-            if error.requirement == "NO-5XX":  # a 5xx also breaks whatever the test expected
-                expected = getattr(error, "also", None)  # the raiser may know it exactly
-                if expected is None:
-                    expected = requirements_of(item)
-                blamed += [rid for rid in expected if rid != "NO-5XX"]
+    error = call.excinfo.value if call.excinfo is not None else None
+    if report.skipped and kit.blocked and report.when == "setup":
+        record["blocked"] = {"requirements": marks, "by": kit.blocked}
+    elif report.passed and report.when == "call":
+        record["passed"] = marks
+    elif report.failed and isinstance(error, TargetGone):
+        kit.report.gone = record["gone"] = str(error)
+        item.session.shouldstop = f"conformance: {error}"
+        _skip(report, f"not judged: {error}")
+    elif report.failed and isinstance(error, RequirementViolation):
+        judged = [rid for rid in error.requirements if rid in marks]
+        script = kit.write_reproducer(list(error.requirements), kit.current)
+        failures.append(_failure(kit, error, script))
+        if judged:
+            record["judged"] = judged
+            report.longrepr = failure_text(kit, error, item.nodeid, script)
+            _apply_level(kit, report, judged)
         else:
-            blamed, exchange = requirements_of(item), (kit.current[-1] if kit.current else None)
-        for rid in blamed:
-            failures.append(
-                {
-                    "requirement": rid,
-                    "message": str(error)[:4000],
-                    "exchange": asdict(exchange) if exchange else None,
-                }
-            )
-        _apply_level(kit, report, blamed)
+            record["blocked"] = {"requirements": marks, "by": list(error.requirements)}
+            first = error.message.splitlines()[0][:120] if error.message else ""
+            _skip(report, f"blocked by {', '.join(error.requirements)} ({first})")
+    elif report.failed and error is not None and not isinstance(error, HygieneError):
+        # A failure no check filed under a rule: blame the rules the test is marked with.
+        violation = RequirementViolation(
+            marks[0], str(error)[:4000], kit.current[-1] if kit.current else None,
+            also=tuple(marks[1:]),
+        )  # fmt: skip
+        failures.append(_failure(kit, violation))
+        record["judged"] = marks
+        _apply_level(kit, report, marks)
     if failures:
-        record["exchanges"] = exchanges
+        record["exchanges"] = [asdict(ex) for ex in kit.current]
     if kit.hygiene is not None:
         record["hygiene"], kit.hygiene = asdict(kit.hygiene), None
     if report.when == "teardown":
@@ -447,7 +589,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kit = session.config.stash.get(KIT, None)
     if kit is None or not kit.report.ran_any() or hasattr(session.config, "workerinput"):
         return
-    if kit.report.unexpected_passes() and session.exitstatus == pytest.ExitCode.OK:
+    failing = (
+        kit.report.unexpected_passes()
+        or kit.report.gone
+        or [rid for rid in kit.report.gating_failures() if rid not in kit.expectations]
+    )  # a rule can fail in a test that ends blocked: the run fails all the same
+    if failing and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if kit.report.hygiene and kit.report.hygiene.leftovers and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -456,9 +603,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ("conformance_report_md", kit.report.write_markdown),
     ):
         path = session.config.getoption(option)
-        if path:
+        if not path:
+            continue
+        try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             write(path)
+        except OSError as error:
+            kit.unwritten.append(f"--{option.replace('_', '-')} {path}: {error}")
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
     session.config.hook.pytest_conformance_report(config=session.config, report=kit.report)
 
 
@@ -469,17 +621,36 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.write_sep("=", "Books API conformance")
     for line in kit.report.terminal_lines():
         terminalreporter.write_line(line)
+    for problem in kit.unwritten:
+        terminalreporter.write_line(f"  could not write a report: {problem}", red=True)
+
+
+def check_writable(path: str | None, option: str) -> None:
+    """A report path that cannot be written is a usage error before any request is sent."""
+    if not path:
+        return
+    flag = "--" + option.replace("_", "-")
+    target = Path(path)
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        existed = target.exists()
+        with target.open("a", encoding="utf-8"):
+            pass
+        if not existed:
+            target.unlink()
+    except OSError as error:
+        raise pytest.UsageError(
+            f"{flag} {path}: cannot write there ({error.strerror or error}); "
+            "pass a path in a writable directory"
+        ) from None
 
 
 @pytest.fixture
-def book(client: BooksClient) -> dict[str, object]:
-    """A book freshly created by this run (the kit may write to it)."""
+def book(client: BooksClient) -> dict[str, Any]:
+    """A book freshly created by this run (the kit may write to it; CREATE-OK is required)."""
     from conformance._cases import valid_body
+    from conformance._judge import create
 
-    response = client.create(valid_body())
-    if response.status_code != 201:
-        raise RequirementViolation(
-            "CREATE-OK", f"creating a valid book got {response.status_code}", client.history[-1]
-        )
-    created: dict[str, object] = response.json()
-    return created
+    return create(client, valid_body())

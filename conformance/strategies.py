@@ -34,6 +34,8 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
+from conformance._cases import DROP, ISBN_MAX, LIMITS, TEXT_MAX
+
 __all__ = [
     "CONTRACT_CHARS",
     "INT32_MAX",
@@ -56,10 +58,10 @@ __all__ = [
     "years",
 ]
 
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-MAX_ID = 2**63 - 1
-TEXT_MAX, ISBN_MAX = 500, 32
-KNOWN_MEMBERS = ("title", "author", "year", "isbn")
+#: The contract's numbers (from conformance/contract/, see :class:`conformance._registry.Limits`).
+INT32_MIN, INT32_MAX = LIMITS.year_min, LIMITS.year_max
+MAX_ID = LIMITS.id_max
+KNOWN_MEMBERS = LIMITS.request_members
 #: Put into a text member of every invalid body that has one, so a test can find rows that a
 #: server stored although it rejected (or should have rejected) the body.
 MARKER = "conformance-kit invalid-body probe"
@@ -225,7 +227,6 @@ class InvalidBody(NamedTuple):
     raw: bytes
 
 
-_DROP: Any = object()
 _PLACEHOLDER = "@@conformance-placeholder@@"
 
 
@@ -281,7 +282,7 @@ def _too_long(max_size: int) -> st.SearchStrategy[str]:
     )
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
     """How a wrong JSON value reads in a case description."""
     if value is None:
         return "is null"
@@ -307,17 +308,17 @@ def _wrong_types() -> st.SearchStrategy[Any]:
 
 @functools.cache
 def _member_kinds() -> dict[str, tuple[str, str, st.SearchStrategy[Any]]]:
-    """Kind name -> (requirement, member, bad value); ``_DROP`` removes the member."""
+    """Kind name -> (requirement, member, bad value); ``DROP`` removes the member."""
     kinds: dict[str, tuple[str, str, st.SearchStrategy[Any]]] = {}
     for member in ("title", "author"):
-        kinds[f"{member}-missing"] = ("VAL-TEXT", member, st.just(_DROP))
+        kinds[f"{member}-missing"] = ("VAL-TEXT", member, st.just(DROP))
         kinds[f"{member}-wrong-type"] = ("VAL-TEXT", member, _wrong_types())
         kinds[f"{member}-empty"] = ("VAL-TEXT", member, st.just(""))
         kinds[f"{member}-too-long"] = ("VAL-TEXT", member, _too_long(TEXT_MAX))
         kinds[f"{member}-nul"] = ("VAL-TEXT", member, _with_nul(TEXT_MAX))
     above = st.sampled_from([INT32_MAX + 1, 2**32, MAX_ID, 2**63, 2**64, 10**30])
     below = st.sampled_from([INT32_MIN - 1, -(2**32), -(2**63), -(2**63) - 1])
-    kinds["year-missing"] = ("VAL-YEAR", "year", st.just(_DROP))
+    kinds["year-missing"] = ("VAL-YEAR", "year", st.just(DROP))
     kinds["year-wrong-type"] = (
         "VAL-YEAR",
         "year",
@@ -358,7 +359,7 @@ def _member_case(
 ) -> st.SearchStrategy[InvalidBody]:
     def build(body: dict[str, Any], bad: Any, ascii_only: bool) -> InvalidBody:
         body = _marked(body, member, marker)
-        if bad is _DROP:
+        if bad is DROP:
             body.pop(member, None)
             how = "is missing"
         elif bad == "":
@@ -372,8 +373,8 @@ def _member_case(
         elif member == "year" and isinstance(bad, str):
             how = f"is the numeric string {bad!r}"
         else:
-            how = _describe(bad)
-        if bad is not _DROP:
+            how = describe_value(bad)
+        if bad is not DROP:
             body[member] = bad
         return InvalidBody(rule, f"{member} {how}", _dumps(body, ascii_only).encode("utf-8"))
 
@@ -614,7 +615,7 @@ def bodies_with_unknown_members() -> st.SearchStrategy[dict[str, Any]]:
     ).flatmap(
         lambda chosen: st.fixed_dictionaries({n: _value_for(LOOKALIKE_NAMES[n]) for n in chosen})
     )
-    client_id = st.one_of(st.just(_DROP), st.integers(2**62, MAX_ID), _client_ids())
+    client_id = st.one_of(st.just(DROP), st.integers(2**62, MAX_ID), _client_ids())
 
     def build(
         body: dict[str, Any], similar: dict[str, Any], more: dict[str, Any], cid: Any, last: bool
@@ -622,7 +623,7 @@ def bodies_with_unknown_members() -> st.SearchStrategy[dict[str, Any]]:
         # Every extra name is unknown, so nothing is overwritten; look-alikes go before or after
         # the known members (a server that maps them may keep the first or the last one).
         merged = {**body, **more, **similar} if last else {**similar, **more, **body}
-        if cid is not _DROP:
+        if cid is not DROP:
             merged["id"] = cid
         if len(merged) == len(body):
             merged["conformance_unknown"] = None

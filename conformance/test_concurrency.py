@@ -1,7 +1,10 @@
-"""Concurrency checks: 32 requests in flight at once, released together by a barrier."""
+"""Concurrency checks: the contract's number of requests in flight at once, released together by
+a barrier. Each request names the rule its answer must meet; a 5xx under load blames NO-5XX and
+CONC-NO-5XX."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,26 +14,44 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from conformance._cases import valid_body
+from conformance._cases import LIMITS, valid_body
 from conformance._client import BooksClient
-from conformance.test_operations import expected, same_book
+from conformance._judge import expected, last, read_book, same_book
+from conformance._violation import require
 
 requirement = pytest.mark.requirement
-WIDTH = 32
+WIDTH = LIMITS.concurrency
 T = TypeVar("T")
+_batches = itertools.count(1)
+UNDER_LOAD = "CONC-NO-5XX"
 
 
-def together(calls: list[Callable[[], T]]) -> list[T]:
-    """Run ``calls`` on one thread each, released at the same instant; bounded by WIDTH."""
+def together(client: BooksClient, calls: list[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` on one thread each, released at the same instant; bounded by WIDTH. The
+    exchanges they make are tagged as one batch (their reproducer replays them concurrently)."""
     assert len(calls) <= WIDTH
     barrier = threading.Barrier(len(calls), timeout=30)
+    start = len(client.history)
 
     def run(call: Callable[[], T]) -> T:
         barrier.wait()
         return call()
 
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return [future.result() for future in [pool.submit(run, call) for call in calls]]
+    try:
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            return [future.result() for future in [pool.submit(run, call) for call in calls]]
+    finally:
+        batch = next(_batches)
+        for exchange in client.history[start:]:
+            exchange.batch = batch
+
+
+def exchange_of(client: BooksClient, response: httpx.Response) -> Any:
+    """The recorded exchange of a response sent in a batch."""
+    for exchange in reversed(client.history):
+        if exchange.response_body is response.content and exchange.status == response.status_code:
+            return exchange
+    return last(client)
 
 
 @requirement("CONC-NO-5XX")
@@ -43,40 +64,66 @@ def test_mixed_concurrent_requests_get_no_server_error(
         kind = index % 4
         body = valid_body()  # drawn here, not in the threads: the same requests on every run
         if kind == 0:
-            calls.append(partial(client.create, body))
+            calls.append(partial(client.create, body, rule=UNDER_LOAD))
         elif kind == 1:
-            calls.append(lambda: client.get("/books"))
+            calls.append(partial(client.get, "/books", rule=UNDER_LOAD))
         elif kind == 2:
-            calls.append(lambda: client.get(item))
+            calls.append(partial(client.get, item, rule=UNDER_LOAD))
         else:
-            calls.append(partial(client.put, item, body))
-    statuses = [response.status_code for response in together(calls)]
-    assert all(status < 500 for status in statuses), f"statuses under load: {statuses}"
+            calls.append(partial(client.put, item, body, rule=UNDER_LOAD))
+    statuses = [response.status_code for response in together(client, calls)]
+    require(UNDER_LOAD, all(status < 500 for status in statuses), f"statuses: {statuses}")
 
 
 @requirement("CONC-NO-5XX")
 def test_delete_racing_reads_yields_200_or_404(client: BooksClient, book: dict[str, Any]) -> None:
     item = f"/books/{book['id']}"
-    calls: list[Callable[[], httpx.Response]] = [lambda: client.delete(item)]
-    calls += [lambda: client.get(item)] * (WIDTH - 1)
-    responses = together(calls)
-    assert responses[0].status_code == 204, f"the racing DELETE got {responses[0].status_code}"
-    reads = sorted({r.status_code for r in responses[1:]})
-    assert set(reads) <= {200, 404}, f"GETs racing a DELETE got {reads}, want only 200/404"
-    assert client.get(item).status_code == 404, "the book survived its DELETE"
+    calls: list[Callable[[], httpx.Response]] = [partial(client.delete, item, rule="DELETE-OK")]
+    calls += [partial(client.get, item, rule=UNDER_LOAD)] * (WIDTH - 1)
+    responses = together(client, calls)
+    deleted = responses[0]
+    require(
+        "DELETE-OK",
+        deleted.status_code == 204,
+        f"the racing DELETE got {deleted.status_code}",
+        exchange_of(client, deleted),
+    )
+    odd = [r for r in responses[1:] if r.status_code not in (200, 404)]
+    require(
+        UNDER_LOAD,
+        not odd,
+        f"GETs racing a DELETE got {sorted({r.status_code for r in odd})}, want only 200/404",
+        exchange_of(client, odd[0]) if odd else None,
+    )
+    status = client.get(item, rule="READ-404").status_code
+    require("DELETE-GONE", status == 404, f"the book survived its DELETE ({status})", last(client))
 
 
 @requirement("CONC-CREATE")
 def test_concurrent_creates_get_distinct_ids(client: BooksClient) -> None:
     bodies = [valid_body(year=index) for index in range(WIDTH)]
-    responses = together([partial(client.create, body) for body in bodies])
-    assert [r.status_code for r in responses] == [201] * WIDTH, [r.status_code for r in responses]
-    ids = [r.json()["id"] for r in responses]
-    assert len(set(ids)) == WIDTH, f"concurrent creates shared ids: {sorted(ids)}"
-    listed = {b["id"]: b for b in client.get("/books").json()}
+    responses = together(client, [partial(client.create, body, rule=UNDER_LOAD) for body in bodies])
+    wrong = [r for r in responses if r.status_code != 201]
+    require(
+        "CONC-CREATE",
+        not wrong,
+        f"concurrent creates got {[r.status_code for r in wrong]}, want 201",
+        exchange_of(client, wrong[0]) if wrong else None,
+    )
+    ids = [r.json().get("id") if isinstance(r.json(), dict) else None for r in responses]
+    require(
+        "CONC-CREATE",
+        all(type(i) is int for i in ids) and len(set(ids)) == WIDTH,
+        f"concurrent creates shared ids: {sorted({str(i) for i in ids if ids.count(i) > 1})}",
+        last(client),
+    )
+    listed = {b.get("id"): b for b in client.list_books() if isinstance(b, dict)}
     for body, book_id in zip(bodies, ids, strict=True):
-        assert same_book(listed.get(book_id), expected(body, book_id)), (
-            f"book {book_id} created concurrently is not listed as sent: {listed.get(book_id)}"
+        require(
+            "CONC-CREATE",
+            same_book(listed.get(book_id), expected(body, int(book_id or 0))),
+            f"book {book_id} created concurrently is not listed as sent: {listed.get(book_id)!a}",
+            last(client),
         )
 
 
@@ -87,9 +134,20 @@ def test_concurrent_puts_leave_one_whole_body(client: BooksClient, book: dict[st
         valid_body(title=f"title {i}", author=f"author {i}", year=i, isbn=f"isbn {i}")
         for i in range(WIDTH)
     ]
-    responses = together([partial(client.put, item, body) for body in bodies])
-    assert {r.status_code for r in responses} == {200}, [r.status_code for r in responses]
-    final = client.get(item).json()
-    assert any(same_book(final, expected(body, book["id"])) for body in bodies), (
-        f"after {WIDTH} concurrent PUTs the book is {final}, which is none of the bodies sent"
+    responses = together(
+        client, [partial(client.put, item, body, rule=UNDER_LOAD) for body in bodies]
+    )
+    wrong = [r for r in responses if r.status_code != 200]
+    require(
+        "CONC-PUT",
+        not wrong,
+        f"concurrent PUTs got {[r.status_code for r in wrong]}, want 200",
+        exchange_of(client, wrong[0]) if wrong else None,
+    )
+    final = read_book(client, book["id"])
+    require(
+        "CONC-PUT",
+        any(same_book(final, expected(body, book["id"])) for body in bodies),
+        f"after {WIDTH} concurrent PUTs the book is {final!a}, which is none of the bodies sent",
+        last(client),
     )

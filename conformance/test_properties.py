@@ -12,23 +12,35 @@ several requests, and the invalid-body property tries every kind of invalid body
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
-import unicodedata
-from collections.abc import Callable
-from typing import Any, ParamSpec
+from typing import Any
 
-import httpx
 import pytest
-from hypothesis import Phase, given, note, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.errors import Flaky
 
 from conformance._cases import valid_body
-from conformance._client import JSON, MAX_ID, BooksClient, RequirementViolation, require
+from conformance._client import BooksClient
 from conformance._exchange import Exchange
-from conformance._profiles import Profile, hypothesis_settings
+from conformance._judge import (
+    MEMBERS,
+    check_book,
+    check_put,
+    created_book,
+    diff_lines,
+    expected,
+    forget,
+    last,
+    read,
+    require_accepted,
+    rule_for_book,
+    same_member,
+    send_raw,
+)
+from conformance._profiles import Profile
+from conformance._search import FirstViolation, settings_for, show
+from conformance._violation import RequirementViolation, require
 from conformance.strategies import (
     INVALID_KINDS,
     KNOWN_MEMBERS,
@@ -39,334 +51,9 @@ from conformance.strategies import (
     invalid_bodies,
     valid_bodies,
 )
-from conformance.test_operations import MEMBERS, expected
 
 requirement = pytest.mark.requirement
 Book = dict[str, Any]
-P = ParamSpec("P")
-
-# -- judging served books ------------------------------------------------------------------------
-
-TRANSFORMS: dict[str, Callable[[str], str]] = {
-    "trimmed": str.strip,
-    "left-trimmed": str.lstrip,
-    "right-trimmed": str.rstrip,
-    "NFC-normalised": lambda s: unicodedata.normalize("NFC", s),
-    "NFD-normalised": lambda s: unicodedata.normalize("NFD", s),
-    "NFKC-normalised": lambda s: unicodedata.normalize("NFKC", s),
-    "NFKD-normalised": lambda s: unicodedata.normalize("NFKD", s),
-    "lower-cased": str.lower,
-    "upper-cased": str.upper,
-    "case-folded": str.casefold,
-}
-
-
-def _same(served: Book, want: Book, member: str) -> bool:
-    return (
-        member in served
-        and served[member] == want[member]
-        and type(served[member]) is type(want[member])
-    )
-
-
-def _guess(sent: str, got: str) -> str:
-    """A hint at what a server did to a string, e.g. ``" (looks trimmed)"``."""
-    names = [name for name, change in TRANSFORMS.items() if change(sent) == got]
-    return f" (looks {' / '.join(names)})" if names else ""
-
-
-def diff_lines(served: Book, want: Book) -> list[str]:
-    """One readable line per contract member that differs (ascii() shows invisible characters)."""
-    lines = []
-    for member in MEMBERS:
-        if _same(served, want, member):
-            continue
-        got = served.get(member, "<missing>")
-        hint = ""
-        if isinstance(got, str) and isinstance(want[member], str):
-            hint = _guess(want[member], got)
-        lines.append(f"  {member}: want {want[member]!a}, got {got!a}{hint}")
-    return lines
-
-
-#: The JSON types a served book's members may have.
-SHAPE: dict[str, tuple[type, ...]] = {
-    "id": (int,), "title": (str,), "author": (str,), "year": (int,), "isbn": (str, type(None)),
-}  # fmt: skip
-RULE_OF_MEMBER = {"title": "VAL-TEXT", "author": "VAL-TEXT", "year": "VAL-YEAR", "isbn": "VAL-ISBN"}
-
-
-def shape_problem(served: Any) -> str | None:
-    """What makes ``served`` no book at all (None if it has the contract's shape)."""
-    if not isinstance(served, dict):
-        return "it is not a JSON object"
-    missing = [m for m in MEMBERS if m not in served]
-    if missing:
-        return f"it lacks {missing}"
-    mistyped = [m for m, types in SHAPE.items() if type(served[m]) not in types]
-    return f"{mistyped} have the wrong JSON type" if mistyped else None
-
-
-def blame(
-    served: Any,
-    want: Book,
-    default: str,
-    *,
-    before: Book | None = None,
-    stale: str | None = None,
-) -> str | None:
-    """Which requirement a served book breaks by differing from ``want`` (None if it does not).
-
-    A JSON object with some but not all contract members, or one of the wrong JSON type, blames
-    BOOK-SHAPE. Members left at their value from ``before`` blame ``stale`` (e.g. PUT-REPLACE),
-    unless the new strings were merely trimmed, normalised or case-changed into it; other changed
-    strings blame DATA-EXACT; anything else blames ``default``.
-    """
-    if not isinstance(served, dict):
-        return default
-    wrong = [m for m in MEMBERS if not _same(served, want, m)]
-    if not wrong:
-        return None
-    if shape_problem(served) is not None:
-        return "BOOK-SHAPE" if any(m in served for m in MEMBERS) else default
-    if stale is not None and "id" in wrong:
-        return stale
-    mangled = all(
-        isinstance(served.get(m), str)
-        and isinstance(want[m], str)
-        and any(change(want[m]) == served[m] for change in TRANSFORMS.values())
-        for m in wrong
-    )
-    if (
-        stale is not None
-        and before is not None
-        and not mangled  # a trimmed/normalised new value can look like the old one
-        and all(_same(served, before, m) for m in wrong)
-    ):
-        return stale
-    if all(isinstance(served.get(m), str) and isinstance(want[m], str) for m in wrong):
-        return "DATA-EXACT"
-    return default
-
-
-def mismatch(
-    rule: str, what: str, served: Any, want: Book, exchange: Exchange | None, before: Book | None
-) -> RequirementViolation:
-    """The violation for a served book that differs from ``want``, with a readable diff."""
-    if isinstance(served, dict):
-        detail = "\n".join(diff_lines(served, want))
-        if rule == "BOOK-SHAPE":
-            detail += f"\n  ({shape_problem(served)})"
-        elif before is not None and all(
-            _same(served, before, m) for m in MEMBERS if not _same(served, want, m)
-        ):
-            kept = {m: before.get(m) for m in MEMBERS if not _same(served, want, m)}
-            detail += f"\n  (the values before the write were {kept!a})"
-    else:
-        detail = f"  not a JSON object: {served!a}"[:500]
-    return RequirementViolation(rule, f"{what} differs from what was written:\n{detail}", exchange)
-
-
-def check_book(
-    what: str,
-    served: Any,
-    want: Book,
-    default: str,
-    exchange: Exchange | None,
-    *,
-    before: Book | None = None,
-    stale: str | None = None,
-) -> None:
-    """Require that ``served`` is the book ``want``; blame the most specific requirement."""
-    rule = blame(served, want, default, before=before, stale=stale)
-    if rule is not None:
-        raise mismatch(rule, what, served, want, exchange, before if rule == stale else None)
-
-
-def check_put(
-    answer: tuple[Any, Exchange],
-    stored: tuple[Any, Exchange],
-    want: Book,
-    before: Book,
-) -> None:
-    """Judge a PUT by its answer and a read right after it.
-
-    Both stale: the book was not replaced (PUT-REPLACE). Answer stale, read right: it was, but
-    the answer is not the replaced book (PUT-OK). Answer right, read stale: READ-YOUR-WRITES.
-    """
-    answered = blame(answer[0], want, "PUT-OK", before=before, stale="PUT-REPLACE")
-    read_back = blame(stored[0], want, "READ-YOUR-WRITES", before=before, stale="READ-YOUR-WRITES")
-    if answered is None and read_back is None:
-        return
-    if answered is None:
-        assert read_back is not None
-        raise mismatch(read_back, "the book read after PUT", stored[0], want, stored[1], before)
-    if answered == "PUT-REPLACE" and read_back is None:
-        answered = "PUT-OK"  # stored as sent, but answered with the old book
-    raise mismatch(answered, "the PUT answer", answer[0], want, answer[1], before)
-
-
-PLAIN: dict[str, Any] = {"title": "x", "author": "x", "year": 1999}
-
-
-def isolate(client: BooksClient, body: Book) -> tuple[str, Exchange] | None:
-    """For a valid body a server rejected: the member that, replaced by a plain value (dropped
-    for ``isbn``), makes the same body accepted — and that POST's exchange. Not a check."""
-    for member in ("title", "author", "year", "isbn"):
-        if body.get(member) is None:
-            continue
-        candidate = {**body, member: PLAIN[member]} if member in PLAIN else {
-            k: v for k, v in body.items() if k != member
-        }  # fmt: skip
-        response = client.request("POST", "/books", json_body=candidate, check=False)
-        if response.status_code == 201:
-            book = response.json()
-            if isinstance(book, dict) and type(book.get("id")) is int:
-                forget(client, book["id"])
-            return member, last(client)
-    return None
-
-
-def require_accepted(
-    client: BooksClient,
-    body: Book,
-    response: httpx.Response,
-    exchange: Exchange,
-    *,
-    status: int,
-    rule: str,
-) -> None:
-    """Require the answer ``status`` to a valid body. A 400/422 blames the rule of the member
-    the server objects to (VAL-TEXT for a valid 500-code-point title counted in bytes, ...),
-    found by :func:`isolate`; anything else blames ``rule``."""
-    got = response.status_code
-    if got == status:
-        return
-    culprit = isolate(client, body) if got in (400, 422) else None
-    if culprit is not None:
-        member, _ = culprit
-        raise RequirementViolation(
-            RULE_OF_MEMBER[member],
-            f"a valid body got {got}: its {member} {body[member]!a} is valid, and the same body "
-            f"with a plain {member} was accepted",
-            exchange,
-        )
-    raise RequirementViolation(rule, f"a valid body got {got}, want {status}", exchange)
-
-
-def show(**generated: Any) -> None:
-    """Record the generated inputs for the failure report. Hypothesis prints them itself too, but
-    importing Schemathesis swaps its printer for one that prints nothing."""
-    for name, value in generated.items():
-        note(f"{name} = {value!a}")
-
-
-def forget(client: BooksClient, book_id: int) -> None:
-    """Delete a book this test created and no longer needs; not a check (DELETE has its own)."""
-    client.request("DELETE", f"/books/{book_id}", check=False)
-
-
-def last(client: BooksClient) -> Exchange:
-    return client.history[-1]
-
-
-def send_raw(client: BooksClient, method: str, path: str, raw: bytes) -> httpx.Response:
-    return client.request(method, path, content=raw, headers={"content-type": JSON})
-
-
-def read(client: BooksClient, book_id: int) -> tuple[httpx.Response, Exchange]:
-    response = client.get(f"/books/{book_id}")
-    return response, last(client)
-
-
-def created_book(
-    client: BooksClient,
-    body: Book,
-    response: httpx.Response,
-    exchange: Exchange,
-    *,
-    run_wide: bool = True,
-) -> Book:
-    """The book a POST of the valid ``body`` created. With ``run_wide``, an id this run saw
-    deleted before blames ID-UNIQUE (ids are never reused)."""
-    require_accepted(client, body, response, exchange, status=201, rule="CREATE-OK")
-    book = response.json()
-    require(
-        "CREATE-OK",
-        isinstance(book, dict) and type(book.get("id")) is int and 1 <= book["id"] <= MAX_ID,
-        "the 201 body is not a book with an integer id",
-        exchange,
-    )
-    if run_wide:
-        require(
-            "ID-UNIQUE",
-            book["id"] not in client.ledger.deleted,
-            f"the new book got id {book['id']}, which a book this run deleted had",
-            exchange,
-        )
-    return book  # type: ignore[no-any-return]
-
-
-#: No ``explain`` phase: over HTTP it costs many extra requests after shrinking, and it prints
-#: the falsifying example with its arguments elided.
-PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
-
-
-class Violations:
-    """The requirement violations a generated test raised, first one first.
-
-    Over HTTP a failure can depend on state the target keeps between Hypothesis' runs (a list
-    that only breaks once the store is big, ids that depend on earlier creates). When a replay
-    then behaves differently, Hypothesis gives up with a ``Flaky`` error, which would blame every
-    requirement the test is marked with; :meth:`run` re-raises the first violation instead.
-
-    Example::
-
-        guard = Violations()
-
-        @settings_for(40)
-        @given(body=valid_bodies())
-        @guard.record
-        def check(body): ...
-
-        guard.run(check)
-    """
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[RequirementViolation, str]] = []  # and how it came about
-
-    def add(self, violation: RequirementViolation, context: str) -> None:
-        self.seen.append((violation, context))
-
-    def record(self, test: Callable[P, None]) -> Callable[P, None]:
-        @functools.wraps(test)
-        def recorded(*args: P.args, **kwargs: P.kwargs) -> None:
-            try:
-                test(*args, **kwargs)
-            except RequirementViolation as violation:
-                self.add(violation, "\n".join(f"{k} = {v!a}" for k, v in kwargs.items()))
-                raise
-
-        return recorded
-
-    def run(self, test: Callable[[], None]) -> None:
-        try:
-            test()
-        except Flaky as error:
-            if not self.seen:
-                raise
-            first, context = self.seen[0]
-            first.add_note(
-                "Hypothesis could not replay this failure consistently (the target's state "
-                f"changed between its runs: {type(error).__name__}); this is the first failing "
-                f"example, unshrunk:\n{context}"
-            )
-            raise first from error
-
-
-def settings_for(examples: int, minimum: int = 1) -> settings:
-    """Deterministic settings that report one (the simplest) failure instead of a group."""
-    return hypothesis_settings(max(minimum, examples), report_multiple_bugs=False, phases=PHASES)
 
 
 class Owned:
@@ -414,7 +101,7 @@ def test_created_books_read_back_exactly(client: BooksClient, profile: Profile) 
     carry every member exactly as sent, an absent isbn as null, and the id is new (the book is
     deleted right after, so a server that reuses ids shows it on the next example)."""
 
-    guard = Violations()
+    guard = FirstViolation()
 
     @settings_for(profile.property_examples)
     @given(body=valid_bodies(), ascii_only=st.booleans())
@@ -422,7 +109,7 @@ def test_created_books_read_back_exactly(client: BooksClient, profile: Profile) 
     def round_trip(body: Book, ascii_only: bool) -> None:
         show(body=body, ascii_only=ascii_only)
         raw = json.dumps(body, ensure_ascii=ascii_only).encode("utf-8")
-        response = send_raw(client, "POST", "/books", raw)
+        response = send_raw(client, "POST", "/books", raw, rule="CREATE-OK")
         created = created_book(client, body, response, last(client))
         try:
             want = expected(body, created["id"])
@@ -446,7 +133,7 @@ def test_put_replaces_the_whole_book(client: BooksClient, owned: Owned, profile:
 
     def put(body: Book) -> None:
         before = state["book"]
-        response = client.put(path, body)
+        response = client.put(path, body, rule="PUT-OK")
         answer = last(client)
         require_accepted(client, body, response, answer, status=200, rule="PUT-OK")
         want = expected(body, book_id)
@@ -460,7 +147,7 @@ def test_put_replaces_the_whole_book(client: BooksClient, owned: Owned, profile:
             )
         check_put((response.json(), answer), (got.json(), stored), want, before)
 
-    guard = Violations()
+    guard = FirstViolation()
 
     @settings_for(profile.property_examples)
     @given(body=valid_bodies(), setup=valid_bodies(isbn="present"))
@@ -497,7 +184,7 @@ def test_invalid_bodies_are_rejected(
     book_id = owned.id
     sent: dict[str, Exchange] = {}  # per-request marker -> the exchange that carried it
 
-    guard = Violations()
+    guard = FirstViolation()
 
     @settings_for(profile.property_examples // 20, minimum=2)
     @given(case=invalid_bodies([kind]))
@@ -507,7 +194,7 @@ def test_invalid_bodies_are_rejected(
         for method, path in (("POST", "/books"), ("PUT", f"/books/{book_id}")):
             marker = f"{MARKER} {book_id}/{kind} #{len(sent) + 1}"  # unique on the target
             raw = case.raw.replace(MARKER.encode(), marker.encode())
-            response = send_raw(client, method, path, raw)
+            response = send_raw(client, method, path, raw, rule="INVALID-4XX")
             exchange = sent[marker] = last(client)
             require(
                 case.requirement,
@@ -535,7 +222,7 @@ def test_invalid_bodies_are_rejected(
             + ("" if culprit is None else f"\nthe PUT that did it:\n{culprit.describe()}"),
             exchange,
         )
-    listed = client.get("/books").json()
+    listed = client.get("/books", rule="LIST-OK").json()
     for row in listed if isinstance(listed, list) else []:
         for member in ("title", "author"):
             text = row.get(member) if isinstance(row, dict) else None
@@ -557,7 +244,7 @@ def test_unknown_members_are_ignored_or_rejected(
     book_id = owned.id
     count = iter(range(1, 10**9))
 
-    guard = Violations()
+    guard = FirstViolation()
 
     @settings_for(profile.property_examples // 2)
     @given(body=bodies_with_unknown_members(), method=st.sampled_from(["POST", "PUT"]))
@@ -570,7 +257,7 @@ def test_unknown_members_are_ignored_or_rejected(
             body = {**body, "author": f"{MARKER} {book_id}/unknown #{next(count)}"}
             known["author"] = body["author"]
         path = "/books" if method == "POST" else f"/books/{book_id}"
-        response = client.request(method, path, json_body=body)
+        response = client.request(method, path, json_body=body, rule="VAL-UNKNOWN")
         exchange = last(client)
         if not response.is_success:
             require(
@@ -588,7 +275,7 @@ def test_unknown_members_are_ignored_or_rejected(
                     exchange,
                 )
             else:
-                listed = client.get("/books").json()
+                listed = client.get("/books", rule="LIST-OK").json()
                 stored = [
                     b for b in listed if isinstance(b, dict) and b.get("author") == known["author"]
                 ]
@@ -639,12 +326,13 @@ def test_unknown_members_are_ignored_or_rejected(
                 f"unknown members {sorted(leaked)!a} were {where}: {book!a}",
                 ex,
             )
-            rule = blame(book, want, "VAL-UNKNOWN")
+            rule = rule_for_book(book, want, "VAL-UNKNOWN")
             if rule is not None and isinstance(book, dict):
                 taken = [
                     m
                     for m in MEMBERS
-                    if not _same(book, want, m) and any(book.get(m) == v for v in unknown.values())
+                    if not same_member(book, want, m)
+                    and any(book.get(m) == v for v in unknown.values())
                 ]
                 rule = "VAL-UNKNOWN" if taken else rule
             if rule is not None:
@@ -673,7 +361,7 @@ def test_bad_path_ids_get_404_400_or_422(
         st.tuples(st.sampled_from(["PUT", "DELETE"]), bad_write_ids(book_id)),
     )
 
-    guard = Violations()
+    guard = FirstViolation()
 
     @settings_for(profile.property_examples)
     @given(request=requests)
@@ -683,7 +371,7 @@ def test_bad_path_ids_get_404_400_or_422(
         method, segment = request
         kwargs: dict[str, Any] = {"json_body": body} if method == "PUT" else {}
         try:
-            response = client.request(method, f"/books/{segment}", **kwargs)
+            response = client.request(method, f"/books/{segment}", rule="PATH-ID", **kwargs)
         except ValueError:  # the client could not book-keep a 204 for a non-integer id
             raise RequirementViolation(
                 "PATH-ID", f"{method} on a bad id got a 204", last(client)
@@ -715,7 +403,7 @@ def test_list_has_every_book_in_id_order(client: BooksClient, profile: Profile) 
     included) is in strictly ascending id order."""
     mine: dict[int, Book] = {}
 
-    guard = Violations()
+    guard = FirstViolation()
 
     @settings_for(profile.property_examples // 4)
     @given(
@@ -745,12 +433,12 @@ def test_list_has_every_book_in_id_order(client: BooksClient, profile: Profile) 
         if replace is not None:  # an older book, so an order by update time shows
             target = sorted(mine)[replace[0] % len(mine)]
             touched.append(target)
-            response = client.put(f"/books/{target}", replace[1])
+            response = client.put(f"/books/{target}", replace[1], rule="PUT-OK")
             require_accepted(client, replace[1], response, last(client), status=200, rule="PUT-OK")
             previous[target] = mine[target]
             mine[target] = expected(replace[1], target)
             replaced = (target, response.json(), last(client))  # judged with the list
-        response = client.get("/books")
+        response = client.get("/books", rule="LIST-OK")
         exchange = last(client)
         require("LIST-OK", response.status_code == 200, f"got {response.status_code}", exchange)
         books = response.json()

@@ -14,19 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from hypothesis import Phase
 from schemathesis.schemas import BaseSchema
 
 from conformance._client import BooksClient
 from conformance._profiles import Profile, hypothesis_settings
 from conformance._schemathesis import (
-    Runner,
     load_schema,
     operation_labels,
     requirements_for,
     run_operation,
     run_stateful,
 )
+from conformance._search import SCHEMATHESIS_PHASES
+from conformance._st_runner import Runner
 from conformance.plugin import KIT
 
 # State-machine budget: runs of at most STATEFUL_STEPS calls; the POST -> GET/PUT/DELETE -> GET
@@ -37,11 +37,6 @@ STATEFUL_STEPS = 6
 
 def stateful_runs(profile: Profile) -> int:
     return max(5, profile.schemathesis_examples // 4)
-
-
-# No `explain` phase: it replays the failure many more times to annotate it, and the report's
-# reproducer already shows the whole shrunk sequence.
-PHASES = (Phase.explicit, Phase.generate, Phase.shrink)
 
 
 def shrink_seconds(profile: Profile) -> int:
@@ -78,7 +73,7 @@ def test_operation_conforms_to_the_document(
     label: str,
 ) -> None:
     settings = hypothesis_settings(
-        profile.schemathesis_examples, phases=PHASES, report_multiple_bugs=False
+        profile.schemathesis_examples, phases=SCHEMATHESIS_PHASES, report_multiple_bugs=False
     )
     with Runner(client, gating) as runner:
         run_operation(runner, schema, label, settings, shrink_seconds(profile))
@@ -91,7 +86,7 @@ def test_linked_operations_conform_to_the_document(
     settings = hypothesis_settings(
         stateful_runs(profile),
         stateful_step_count=STATEFUL_STEPS,
-        phases=PHASES,
+        phases=SCHEMATHESIS_PHASES,
         report_multiple_bugs=False,
     )
     with Runner(client, gating) as runner:

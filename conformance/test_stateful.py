@@ -22,7 +22,7 @@ Failures are raised with ``require(<specific ID>, ...)`` so the report files the
 that broke; Hypothesis shrinks the step sequence, prints it as Python, and the ``note()`` of every
 HTTP exchange shows what was sent and received at each step. Should a failure still not replay
 (the target changed between runs), the first violation is reported unshrunk, with its exchanges,
-instead of Hypothesis' ``Flaky`` error (see ``Violations`` in test_properties.py).
+instead of Hypothesis' ``Flaky`` error (see ``FirstViolation`` in _search.py).
 
 Pattern for handing the client in: the machine reads it from the class attribute ``client``;
 :meth:`BooksMachine.bound_to` returns a subclass with it set, so no global state is shared::
@@ -54,21 +54,21 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conformance._client import BooksClient, RequirementViolation, require
+from conformance._client import BooksClient
 from conformance._exchange import Exchange
-from conformance._profiles import Profile, hypothesis_settings
-from conformance.strategies import CONTRACT_CHARS, INT32_MIN, years
-from conformance.test_operations import expected
-from conformance.test_properties import (
-    PHASES,
-    Violations,
-    blame,
+from conformance._judge import (
     check_book,
     check_put,
     created_book,
+    expected,
     require_accepted,
+    rule_for_book,
     shape_problem,
 )
+from conformance._profiles import Profile, hypothesis_settings
+from conformance._search import PROPERTY_PHASES, FirstViolation
+from conformance._violation import RequirementViolation, require
+from conformance.strategies import CONTRACT_CHARS, INT32_MIN, years
 
 requirement = pytest.mark.requirement
 Book = dict[str, Any]
@@ -129,8 +129,8 @@ class BooksMachine(RuleBasedStateMachine):
     #: Ids the run had deleted when the machine was bound: fixed for the whole search, since
     #: what Hypothesis generates must not depend on state that changes between its runs.
     deleted_before: ClassVar[tuple[int, ...]] = ()
-    #: Violations seen during the search (see :class:`Violations`).
-    violations: ClassVar[Violations]
+    #: Violations seen during the search (see :class:`FirstViolation`).
+    violations: ClassVar[FirstViolation]
     books = Bundle("books")  # the machine's live books
     gone = Bundle("gone")  # the ones it deleted: still in play, so reuse and resurrection show
 
@@ -147,12 +147,15 @@ class BooksMachine(RuleBasedStateMachine):
     def bound_to(cls, client: BooksClient) -> type[BooksMachine]:
         """A subclass of this machine that talks to the target through ``client``."""
         deleted = tuple(sorted(client.ledger.deleted))[-20:]
-        attributes = {"client": client, "deleted_before": deleted, "violations": Violations()}
+        attributes = {"client": client, "deleted_before": deleted, "violations": FirstViolation()}
         return type(cls.__name__, (cls,), attributes)
 
     # -- HTTP, with every exchange noted for the failure report ----------------------------------
-    def send(self, method: str, path: str, body: Any = _NO_BODY) -> tuple[httpx.Response, Exchange]:
-        kwargs = {} if body is _NO_BODY else {"json_body": body}
+    def send(
+        self, method: str, path: str, body: Any = _NO_BODY, rule: str | None = None
+    ) -> tuple[httpx.Response, Exchange]:
+        kwargs: dict[str, Any] = {"rule": rule} if body is _NO_BODY else {"json_body": body,
+                                                                          "rule": rule}  # fmt: skip
         sent = len(self.client.history)
         try:
             response = self.client.request(method, path, **kwargs)
@@ -176,7 +179,7 @@ class BooksMachine(RuleBasedStateMachine):
         return self._create(body)
 
     def _create(self, body: Book) -> int:
-        response, exchange = self.send("POST", "/books", body)
+        response, exchange = self.send("POST", "/books", body, "CREATE-OK")
         created = created_book(self.client, body, response, exchange, run_wide=False)
         book_id: int = created["id"]
         if book_id in self.live or book_id in self.deleted:
@@ -205,7 +208,7 @@ class BooksMachine(RuleBasedStateMachine):
     @rule(book_id=books)
     @recorded
     def get(self, book_id: int) -> None:
-        response, exchange = self.send("GET", f"/books/{book_id}")
+        response, exchange = self.send("GET", f"/books/{book_id}", rule="READ-OK")
         status = response.status_code
         require("READ-YOUR-WRITES", status != 404, f"GET of book {book_id} got 404", exchange)
         require("READ-OK", status == 200, f"GET of book {book_id} got {status}", exchange)
@@ -217,11 +220,11 @@ class BooksMachine(RuleBasedStateMachine):
         if expected(body, book_id) == self.live[book_id]:  # a PUT that changes nothing hides a
             year = body["year"]  # stale read or an ignored PUT: change the year by one
             body = {**body, "year": year + 1 if year == INT32_MIN else year - 1}
-        response, exchange = self.send("PUT", f"/books/{book_id}", body)
+        response, exchange = self.send("PUT", f"/books/{book_id}", body, "PUT-OK")
         require_accepted(self.client, body, response, exchange, status=200, rule="PUT-OK")
         before, want = self.live[book_id], expected(body, book_id)
         self.previous[book_id], self.live[book_id] = before, want
-        if blame(response.json(), want, "PUT-OK") is not None:
+        if rule_for_book(response.json(), want, "PUT-OK") is not None:
             # Was the book replaced (so only the answer is wrong) or not? A read tells.
             got, read_exchange = self.send("GET", f"/books/{book_id}")
             check_put((response.json(), exchange), (got.json(), read_exchange), want, before)
@@ -229,7 +232,7 @@ class BooksMachine(RuleBasedStateMachine):
     @rule(target=gone, book_id=consumes(books))
     @recorded
     def delete(self, book_id: int) -> int:
-        response, exchange = self.send("DELETE", f"/books/{book_id}")
+        response, exchange = self.send("DELETE", f"/books/{book_id}", rule="DELETE-OK")
         status = response.status_code
         require("DELETE-OK", status == 204, f"DELETE of book {book_id} got {status}", exchange)
         self.graveyard[book_id] = self.live.pop(book_id)
@@ -242,10 +245,10 @@ class BooksMachine(RuleBasedStateMachine):
     def revisit(self, book_id: int, method: str, body: Book) -> None:
         """GET, PUT or DELETE a book the machine deleted: each gets 404 and nothing comes back."""
         if method == "GET":
-            response, exchange = self.send("GET", f"/books/{book_id}")
+            response, exchange = self.send("GET", f"/books/{book_id}", rule="DELETE-GONE")
             self._check_gone(book_id, response, exchange, f"GET of deleted book {book_id}")
         elif method == "PUT":
-            response, exchange = self.send("PUT", f"/books/{book_id}", body)
+            response, exchange = self.send("PUT", f"/books/{book_id}", body, "PUT-404")
             status = response.status_code
             require(
                 "PUT-404",
@@ -254,7 +257,7 @@ class BooksMachine(RuleBasedStateMachine):
                 exchange,
             )
         else:
-            response, exchange = self.send("DELETE", f"/books/{book_id}")
+            response, exchange = self.send("DELETE", f"/books/{book_id}", rule="DELETE-404")
             status = response.status_code
             if status != 404:  # a second DELETE: is the book back, or is only the answer wrong?
                 got, read_exchange = self.send("GET", f"/books/{book_id}")
@@ -278,7 +281,7 @@ class BooksMachine(RuleBasedStateMachine):
     def get_unknown(self, data: st.DataObject) -> None:
         """GET an id this run deleted (in this machine or, before it started, elsewhere)."""
         book_id = data.draw(st.sampled_from(sorted(self.deleted) + list(self.deleted_before)))
-        response, exchange = self.send("GET", f"/books/{book_id}")
+        response, exchange = self.send("GET", f"/books/{book_id}", rule="DELETE-GONE")
         self._check_gone(
             book_id, response, exchange, f"GET of book {book_id}, deleted by this run,"
         )
@@ -329,7 +332,8 @@ class BooksMachine(RuleBasedStateMachine):
         )
 
     def _check_list(self, query: str = "") -> None:
-        response, exchange = self.send("GET", f"/books{query}")
+        rule = "LIST-QUERY" if query else "LIST-OK"
+        response, exchange = self.send("GET", f"/books{query}", rule=rule)
         self.list_stale = False
         books = response.json()
         require(
@@ -381,7 +385,7 @@ def test_books_behave_like_the_model(client: BooksClient, profile: Profile) -> N
         profile.stateful_examples,
         stateful_step_count=profile.stateful_steps,
         report_multiple_bugs=False,
-        phases=PHASES,
+        phases=PROPERTY_PHASES,
     )
     machine = BooksMachine.bound_to(client)
     machine.violations.run(lambda: run_state_machine_as_test(machine, settings=settings))

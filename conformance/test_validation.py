@@ -7,22 +7,33 @@ from typing import Any
 
 import pytest
 
-from conformance._cases import EXACT_STRINGS, INVALID_BODIES, VALID_EDGES, BodyCase, valid_body
-from conformance._client import JSON, BooksClient, require
-from conformance.test_operations import expected, get_book, same_book
+from conformance._cases import (
+    EXACT_STRINGS,
+    INVALID_BODIES,
+    LIMITS,
+    VALID_EDGES,
+    BodyCase,
+    valid_body,
+)
+from conformance._client import BooksClient
+from conformance._judge import (
+    check_book,
+    create,
+    expected,
+    last,
+    read_book,
+    require_accepted,
+    send_raw,
+)
+from conformance._violation import require
 
 requirement = pytest.mark.requirement
-ONE_MIB = 1024 * 1024
-
-
-def send(client: BooksClient, method: str, path: str, content: bytes, **headers: str) -> Any:
-    return client.request(method, path, content=content, headers={"content-type": JSON, **headers})
 
 
 def marked_books(client: BooksClient, marker: str) -> list[dict[str, Any]]:
     return [
         b
-        for b in client.get("/books").json()
+        for b in client.list_books()
         if isinstance(b, dict) and marker in (b.get("title"), b.get("author"))
     ]
 
@@ -46,8 +57,8 @@ def test_invalid_body_is_rejected(
 ) -> None:
     marker = f"rejected-{case.name}-{book['id']}"
     path = "/books" if method == "POST" else f"/books/{book['id']}"
-    response = send(client, method, path, case.body(marker))
-    ex = client.history[-1]
+    response = send_raw(client, method, path, case.body(marker), rule="INVALID-4XX")
+    ex = last(client)
     require(case.requirement, not response.is_success, f"{method} accepted an invalid body", ex)
     require(
         "INVALID-4XX",
@@ -59,7 +70,7 @@ def test_invalid_body_is_rejected(
         stored = marked_books(client, marker)
         require("INVALID-UNCHANGED", not stored, f"a rejected POST stored {stored}", ex)
     else:
-        now = get_book(client, book["id"])
+        now = read_book(client, book["id"])
         require("INVALID-UNCHANGED", now == book, f"a rejected PUT changed {book} to {now}", ex)
 
 
@@ -68,10 +79,15 @@ def test_well_formed_invalid_bodies_get_422(client: BooksClient) -> None:
     wrong = {}
     for case in INVALID_BODIES:
         if case.well_formed:
-            status = send(client, "POST", "/books", case.body(f"422-{case.name}")).status_code
-            if status != 422:
-                wrong[case.name] = status
-    assert not wrong, f"well-formed invalid bodies not answered 422: {wrong}"
+            send_raw(client, "POST", "/books", case.body(f"422-{case.name}"), rule="INVALID-4XX")
+            if last(client).status != 422:
+                wrong[case.name] = last(client).status
+    require(
+        "INVALID-422",
+        not wrong,
+        f"well-formed invalid bodies not answered 422: {wrong}",
+        last(client),
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,20 +95,16 @@ def test_well_formed_invalid_bodies_get_422(client: BooksClient) -> None:
 )
 def test_valid_edge_values_are_accepted_exactly(client: BooksClient, case: BodyCase) -> None:
     body = json.loads(case.body(f"edge-{case.name}"))
-    response = client.create(body)
-    require(
-        case.requirement,
-        response.status_code == 201,
-        f"a valid body got {response.status_code}",
-        client.history[-1],
-    )
+    response = client.create(body, rule=case.requirement)
+    exchange = last(client)
+    require_accepted(client, body, response, exchange, status=201, rule=case.requirement)
     book_id = response.json()["id"]
-    for served in (response.json(), get_book(client, book_id)):
-        require(
-            case.requirement,
-            same_book(served, expected(body, book_id)),
-            f"sent {body}, stored {served}",
-        )
+    want = expected(body, book_id)
+    check_book("the 201 body", response.json(), want, case.requirement, exchange)
+    check_book("the book read", read_book(client, book_id), want, case.requirement, last(client))
+
+
+UNKNOWN = {"conformance_unknown": "echo?", "nested_unknown": {"a": [1]}}
 
 
 @requirement("VAL-UNKNOWN")
@@ -100,52 +112,87 @@ def test_valid_edge_values_are_accepted_exactly(client: BooksClient, case: BodyC
 def test_unknown_members_are_ignored_or_rejected(
     client: BooksClient, book: dict[str, Any], method: str
 ) -> None:
-    body = {**valid_body(), "conformance_unknown": "echo?", "nested_unknown": {"a": [1]}}
+    known = valid_body()
     path = "/books" if method == "POST" else f"/books/{book['id']}"
-    response = client.request(method, path, json_body=body)
+    response = client.request(method, path, json_body={**known, **UNKNOWN}, rule="VAL-UNKNOWN")
+    exchange = last(client)
     if not response.is_success:
-        assert response.status_code in (400, 422), f"unknown members got {response.status_code}"
+        status = response.status_code
+        require("VAL-UNKNOWN", status in (400, 422), f"unknown members got {status}", exchange)
         return
-    book_id = response.json()["id"]
-    for served in (response.json(), get_book(client, book_id)):
-        leaked = {"conformance_unknown", "nested_unknown"} & set(served)
-        assert not leaked, f"unknown members {leaked} were stored or echoed: {served}"
-    known = {k: v for k, v in body.items() if not k.endswith("unknown")}
-    assert same_book(get_book(client, book_id), expected(known, book_id))
+    answer = response.json()
+    require(
+        "VAL-UNKNOWN",
+        isinstance(answer, dict) and type(answer.get("id")) is int,
+        f"the answer is not a book: {answer!a}"[:300],
+        exchange,
+    )
+    book_id = answer["id"]
+    stored = read_book(client, book_id)
+    for where, served, ex in (("echoed", answer, exchange), ("stored", stored, last(client))):
+        leaked = sorted(set(UNKNOWN) & set(served))
+        require("VAL-UNKNOWN", not leaked, f"unknown members {leaked} were {where}: {served!a}", ex)
+        check_book(f"the book {where}", served, expected(known, book_id), "VAL-UNKNOWN", ex)
 
 
 @requirement("VAL-CLIENT-ID")
 def test_client_id_on_create_is_not_used(client: BooksClient, book: dict[str, Any]) -> None:
     for client_id in (book["id"], 2**62 + 12345):
-        response = client.create({**valid_body(), "id": client_id})
+        response = client.create({**valid_body(), "id": client_id}, rule=None)
         if response.is_success:
-            assert response.json()["id"] != client_id, f"the server used the client id {client_id}"
-    assert get_book(client, book["id"]) == book, "a create with a client id changed another book"
+            served = last(client).response_json()
+            require(
+                "VAL-CLIENT-ID",
+                not isinstance(served, dict) or served.get("id") != client_id,
+                f"the server used the client id {client_id}",
+                last(client),
+            )
+    require(
+        "VAL-CLIENT-ID",
+        read_book(client, book["id"]) == book,
+        "a create with a client id changed another book",
+        last(client),
+    )
 
 
 @requirement("VAL-CLIENT-ID")
 def test_client_id_on_put_does_not_move_the_book(client: BooksClient) -> None:
-    first, second = (client.create(valid_body()).json() for _ in range(2))
+    first, second = (create(client, valid_body()) for _ in range(2))
     response = client.put(f"/books/{first['id']}", {**valid_body(), "id": second["id"]})
+    exchange = last(client)
     if response.is_success:
-        assert response.json()["id"] == first["id"], "PUT with a client id changed the book's id"
-    assert get_book(client, second["id"]) == second, "PUT with a client id overwrote another book"
-    assert client.get(f"/books/{first['id']}").status_code == 200, "the PUT target disappeared"
+        served = exchange.response_json()
+        require(
+            "VAL-CLIENT-ID",
+            isinstance(served, dict) and served.get("id") == first["id"],
+            "PUT with a client id changed the book's id",
+            exchange,
+        )
+    require(
+        "VAL-CLIENT-ID",
+        read_book(client, second["id"]) == second,
+        "PUT with a client id overwrote another book",
+        last(client),
+    )
+    read_book(client, first["id"])  # the PUT target is still there (READ-OK)
 
 
 @requirement("DATA-EXACT")
 @pytest.mark.parametrize("text", list(EXACT_STRINGS.values()), ids=list(EXACT_STRINGS))
 def test_strings_are_stored_exactly(client: BooksClient, text: str) -> None:
-    body = valid_body(title=text, author=text[::-1] or "x", isbn=text[:32])
-    created = client.create(body)
-    assert created.status_code == 201, f"a valid body got {created.status_code}"
-    book_id = created.json()["id"]
+    body = valid_body(title=text, author=text[::-1] or "x", isbn=text[: LIMITS.isbn_max])
+    response = client.create(body)
+    exchange = last(client)
+    require_accepted(client, body, response, exchange, status=201, rule="CREATE-OK")
+    book_id = response.json()["id"]
     want = expected(body, book_id)
-    assert same_book(created.json(), want), f"POST answered {created.json()}, sent {body}"
-    assert same_book(get_book(client, book_id), want), f"stored {get_book(client, book_id)}"
+    check_book("the 201 body", response.json(), want, "DATA-EXACT", exchange)
+    check_book("the book read", read_book(client, book_id), want, "DATA-EXACT", last(client))
     body = valid_body(title=text.upper() + " ", author=text)
-    replaced = client.put(f"/books/{book_id}", body).json()
-    assert same_book(replaced, expected(body, book_id)), f"PUT answered {replaced}, sent {body}"
+    response = client.put(f"/books/{book_id}", body, rule="PUT-OK")
+    exchange = last(client)
+    require_accepted(client, body, response, exchange, status=200, rule="PUT-OK")
+    check_book("the PUT answer", response.json(), expected(body, book_id), "DATA-EXACT", exchange)
 
 
 @requirement("CT-JSON")
@@ -156,28 +203,47 @@ def test_strings_are_stored_exactly(client: BooksClient, text: str) -> None:
 def test_json_content_types_are_accepted(
     client: BooksClient, book: dict[str, Any], content_type: str
 ) -> None:
-    body = valid_body()
-    raw = json.dumps(body).encode()
-    created = send(client, "POST", "/books", raw, **{"content-type": content_type})
-    assert created.status_code == 201, f"POST with {content_type!r} got {created.status_code}"
-    replaced = send(client, "PUT", f"/books/{book['id']}", raw, **{"content-type": content_type})
-    assert replaced.status_code == 200, f"PUT with {content_type!r} got {replaced.status_code}"
+    raw = json.dumps(valid_body()).encode()
+    headers = {"content-type": content_type}
+    for method, path, status in (("POST", "/books", 201), ("PUT", f"/books/{book['id']}", 200)):
+        got = client.request(method, path, content=raw, headers=headers, rule="CT-JSON")
+        require(
+            "CT-JSON",
+            got.status_code == status,
+            f"{method} with {content_type!r} got {got.status_code}, want {status}",
+            last(client),
+        )
 
 
 @requirement("CT-OTHER")
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_other_content_types_are_accepted_or_415(client: BooksClient, content_type: str) -> None:
     raw = json.dumps(valid_body()).encode()
-    response = send(client, "POST", "/books", raw, **{"content-type": content_type})
+    headers = {"content-type": content_type}
+    response = client.request("POST", "/books", content=raw, headers=headers, rule="CT-OTHER")
     accepted = response.is_success  # whether a 201 is right is CREATE-OK's business
-    assert accepted or response.status_code == 415, f"{content_type} got {response.status_code}"
+    require(
+        "CT-OTHER",
+        accepted or response.status_code == 415,
+        f"{content_type} got {response.status_code}",
+        last(client),
+    )
 
 
 def oversized_body() -> tuple[bytes, str]:
-    """A body just over 1 MiB (its title is far too long) and a recipe that rebuilds it."""
-    size = ONE_MIB + 1024
+    """A body just over the contract's size limit (its title is far too long) and a recipe that
+    rebuilds it."""
+    size = LIMITS.body_max_bytes + 1024
     head, tail = b'{"title": "', b'", "author": "a", "year": 1}'
     return head + b"x" * size + tail, f"{head!r} + b'x' * {size} + {tail!r}"
+
+
+def send_oversized(client: BooksClient, method: str, path: str, rule: str) -> int:
+    content, recipe = oversized_body()
+    headers = {"content-type": "application/json"}
+    return client.request(
+        method, path, content=content, headers=headers, body_recipe=recipe, rule=rule
+    ).status_code
 
 
 @requirement("SIZE-NO-5XX")
@@ -185,21 +251,18 @@ def oversized_body() -> tuple[bytes, str]:
 def test_oversized_body_is_no_server_error(
     client: BooksClient, book: dict[str, Any], method: str
 ) -> None:
-    content, recipe = oversized_body()
     path = "/books" if method == "POST" else f"/books/{book['id']}"
-    response = client.request(
-        method, path, content=content, headers={"content-type": JSON}, body_recipe=recipe
-    )
-    assert response.status_code < 500
-    assert not response.is_success, (
-        f"a body over 1 MiB with a 1 MiB title got {response.status_code}"
+    status = send_oversized(client, method, path, "SIZE-NO-5XX")  # the client blames a 5xx
+    require("SIZE-NO-5XX", status < 500, f"a body over the limit got {status}", last(client))
+    require(
+        "VAL-TEXT",
+        not 200 <= status < 300,
+        f"a {LIMITS.texts()['body_max']} title was accepted ({status})",
+        last(client),
     )
 
 
 @requirement("SIZE-413")
 def test_oversized_body_gets_413(client: BooksClient) -> None:
-    content, recipe = oversized_body()
-    response = client.request(
-        "POST", "/books", content=content, headers={"content-type": JSON}, body_recipe=recipe
-    )
-    assert response.status_code == 413, f"a body over 1 MiB got {response.status_code}"
+    status = send_oversized(client, "POST", "/books", "SIZE-413")
+    require("SIZE-413", status == 413, f"a body over the limit got {status}", last(client))

@@ -43,6 +43,7 @@ from uvicorn.supervisors import Multiprocess
 from reference_app.app import create_app
 from reference_app.database import (
     DEFAULT_DATABASE_URL,
+    STARTUP_WAIT_S,
     DatabaseUnreachable,
     DatabaseURLError,
     display_url,
@@ -114,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("WORKERS", "1"),
         help="number of server processes sharing the port (env WORKERS, default 1)",
     )
+    parser.add_argument(
+        "--database-wait",
+        type=seconds,
+        default=os.environ.get("DATABASE_WAIT", str(STARTUP_WAIT_S)),
+        metavar="SECONDS",
+        help=(
+            "how long to wait for the database at start, retrying with backoff "
+            f"(env DATABASE_WAIT, default {STARTUP_WAIT_S:g})"
+        ),
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument(
         "--migrate", action="store_true", help="migrate the database schema, then exit"
@@ -127,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-migrate", action="store_true", help="serve without migrating the schema first"
     )
     return parser
+
+
+def seconds(value: str) -> float:
+    """argparse type: a duration in seconds, 0 to 600."""
+    try:
+        duration = float(value)
+    except ValueError:
+        duration = -1.0
+    if not 0 <= duration <= 600:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration; use 0 to 600 seconds")
+    return duration
 
 
 def worker_count(value: str) -> int:
@@ -168,6 +190,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listen now: connections made once the ready line is out queue in the backlog
+        # even if the event loop has not started accepting yet.
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise
@@ -257,6 +282,7 @@ def prepare(args: argparse.Namespace) -> int | None:
                 args.database_url,
                 migrate=not (args.no_migrate or args.check),
                 check=args.check,
+                wait_s=args.database_wait,
                 log=lambda message: logger.info("%s", message),
             )
         )

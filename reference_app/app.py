@@ -20,6 +20,7 @@ from reference_app.models import Book
 from reference_app.problems import (
     DATABASE_UNAVAILABLE,
     RETRY_AFTER_S,
+    database_timeouts_are_503,
     database_unavailable,
     json_safe_errors,
     problem_response,
@@ -142,6 +143,7 @@ def create_app(
         response_model=False,  # the database writes the JSON; documented in BOOK_LIST
         responses={**BOOK_LIST, **DATABASE_DOWN},
     )
+    @database_timeouts_are_503
     async def list_books(
         req: responder.Request, resp: responder.Response, *, db: AsyncSession
     ) -> None:
@@ -158,6 +160,7 @@ def create_app(
         operation_id="create_book",
         responses={**CREATED, **NOT_JSON, **DATABASE_DOWN},
     )
+    @database_timeouts_are_503
     async def create_book(
         req: responder.Request, resp: responder.Response, *, book: BookIn, db: AsyncSession
     ) -> BookOut:
@@ -170,6 +173,7 @@ def create_app(
         return BookOut.model_validate(row)
 
     @api.get("/books/{book_id}", operation_id="get_book", responses=DATABASE_DOWN)
+    @database_timeouts_are_503
     async def get_book(
         req: responder.Request,
         resp: responder.Response,
@@ -189,6 +193,7 @@ def create_app(
         operation_id="replace_book",
         responses={**NOT_JSON, **DATABASE_DOWN},
     )
+    @database_timeouts_are_503
     async def replace_book(
         req: responder.Request,
         resp: responder.Response,
@@ -212,6 +217,7 @@ def create_app(
     @api.delete(
         "/books/{book_id}", status_code=204, operation_id="delete_book", responses=DATABASE_DOWN
     )
+    @database_timeouts_are_503
     async def delete_book(
         req: responder.Request,
         resp: responder.Response,

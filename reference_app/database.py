@@ -135,8 +135,8 @@ async def wait_for_database(
                         f"cannot use the database {display_url(database_url)} "
                         f"after {wait_s:g} s: {reason}"
                     ) from None
-                if log is not None:
-                    log(f"database not ready ({reason}); retrying in {delay:.1f} s")
+                if log is not None and delay == 0.1:
+                    log(f"database not ready ({reason}); retrying for up to {wait_s:g} s")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
     finally:
@@ -144,13 +144,18 @@ async def wait_for_database(
 
 
 async def prepare_url(
-    database_url: str, *, migrate: bool, check: bool = False, log: Any = None
+    database_url: str,
+    *,
+    migrate: bool,
+    check: bool = False,
+    wait_s: float = STARTUP_WAIT_S,
+    log: Any = None,
 ) -> None:
     """Wait for the database, then migrate its schema, or check that it is current.
 
     Raises :class:`DatabaseUnreachable` with one line that names the database.
     """
-    await wait_for_database(database_url, log=log)
+    await wait_for_database(database_url, wait_s=wait_s, log=log)
     engine = make_engine(database_url)
     try:
         if migrate:

@@ -127,6 +127,13 @@ class Guard:
             if abandoned:
                 return
             started = True
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                # Every 503 says when to retry (Responder drops headers that exception
+                # handlers set, so they are added here).
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"retry-after" for name, _ in headers):
+                    headers.append((b"retry-after", self.retry_after["Retry-After"].encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         task = asyncio.ensure_future(self.app(scope, guarded_receive, guarded_send))

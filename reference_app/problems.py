@@ -4,10 +4,11 @@
 # mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import responder
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +20,36 @@ logger = logging.getLogger("reference_app")
 #: ``DBAPIError`` covers the drivers' errors (a refused or dropped connection, a
 #: SQLite file that cannot be opened); ``OSError`` covers the connection errors
 #: that asyncpg raises unwrapped; ``PoolTimeoutError`` is an exhausted pool.
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (DBAPIError, PoolTimeoutError, OSError)
+
+
+class DatabaseTimeout(Exception):
+    """A database operation timed out (asyncpg raises the builtin ``TimeoutError``, which
+    Responder would answer with ``504 Request timed out``)."""
+
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeoutError,
+    OSError,
+    DatabaseTimeout,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def database_timeouts_are_503(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Decorator for handlers: a ``TimeoutError`` inside becomes :class:`DatabaseTimeout` (503)."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await handler(*args, **kwargs)
+        except TimeoutError as exc:
+            raise DatabaseTimeout("the database did not answer in time") from exc
+
+    return wrapper
+
 
 #: Seconds a client should wait before retrying a 503 (the ``Retry-After`` header).
 RETRY_AFTER_S = 1
@@ -48,8 +78,11 @@ async def database_unavailable(
 ) -> None:
     """Exception handler: answer 503, without leaking the database's error message."""
     logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
-    resp.problem(503, detail="The database is unavailable; try again later.")
+    resp.problem(
+        503,
+        detail="The database is unavailable; try again later.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 class BadBody(ValueError):

@@ -164,6 +164,7 @@ async def test_database_down_is_503_problem_without_internals(
     for response in responses:
         assert response.status_code == 503, response.text
         assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["retry-after"] == "1"
         problem = response.json()
         assert problem["status"] == 503
         assert problem["title"] == "Service Unavailable"
