@@ -31,9 +31,10 @@ POSTGRES_COMMAND_TIMEOUT_S = 6
 #: Postgres' own bound on a statement (lock waits included), in milliseconds.
 POSTGRES_STATEMENT_TIMEOUT_MS = 4_000
 #: Pooled Postgres connections per process, and how many more it may open under load.
-#: Four workers at 10 + 10 stay under Postgres' default max_connections of 100.
-POSTGRES_POOL_SIZE = 10
-POSTGRES_MAX_OVERFLOW = 10
+#: A fixed pool (overflow connections would be opened and closed per burst). Four workers at
+#: 20 stay under Postgres' default max_connections of 100.
+POSTGRES_POOL_SIZE = 20
+POSTGRES_MAX_OVERFLOW = 0
 #: How long a request waits for a pooled connection before it gets a 503.
 POOL_TIMEOUT_S = 3
 #: How long closing the engine's connections may take at shutdown.
