@@ -924,7 +924,7 @@ class RacyCounterStore(HookedStore):
     probe_concurrent_creates,
     needs_server=True,
     only="concurrency",
-    attempts=3,  # docs/race-rates.md
+    attempts=3,  # 300/300 runs loaded: miss <= 0.0099 (95%); 0.0099^3 < 1e-6 (docs/race-rates.md)
 )
 class CreateRace(Hooked):
     store_class = RacyCounterStore
@@ -994,7 +994,7 @@ class WriteBehindStore(HookedStore):
     probe_concurrent_puts,
     needs_server=True,
     only="concurrency",
-    attempts=3,  # docs/race-rates.md
+    attempts=3,  # 300/300 runs loaded: miss <= 0.0099 (95%); 0.0099^3 < 1e-6 (docs/race-rates.md)
 )
 class PutRace(Hooked):
     store_class = WriteBehindStore
@@ -1061,7 +1061,7 @@ class TwoStepDeleteStore(HookedStore):
     also=("NO-5XX",),
     needs_server=True,
     only="concurrency",
-    attempts=3,  # docs/race-rates.md
+    attempts=3,  # 300/300 runs loaded: miss <= 0.0099 (95%); 0.0099^3 < 1e-6 (docs/race-rates.md)
 )
 class DeleteRace500(Hooked):
     store_class = TwoStepDeleteStore
