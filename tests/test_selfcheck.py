@@ -153,3 +153,24 @@ def test_every_generated_layer_has_a_bug_only_it_catches() -> None:
     exclusive = {m.only for m in MUTANTS if m.only}
     assert exclusive >= set(LAYERS) - {"examples"}, sorted(exclusive)
     assert exclusive <= set(LAYERS), sorted(exclusive)
+
+
+def test_a_missed_race_is_run_again_up_to_its_attempts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The re-run logic of ``judge``, without a suite run: a race mutant gets up to ``attempts``
+    runs and stops at the first that catches it; any other mutant gets one."""
+    runs: list[str] = []
+    caught = iter([False, False, True, False])
+
+    def judge_once(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
+        runs.append(workdir.name)
+        return {"caught": next(caught)}
+
+    monkeypatch.setattr(sys.modules[__name__], "judge_once", judge_once)
+    race = next(m for m in MUTANTS if m.needs_server)
+    assert race.attempts == 3
+    assert judge("http://zoo.test", race, tmp_path) == {"caught": True, "runs": 3}
+    assert runs == [f"{race.name}-1", f"{race.name}-2", f"{race.name}-3"]
+    plain = next(m for m in MUTANTS if not m.needs_server)
+    assert judge("http://zoo.test", plain, tmp_path) == {"caught": False, "runs": 1}
