@@ -11,25 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from conformance._registry import limits
+from conformance._bodies import DROP, ISBN_MAX, LIMITS, TEXT_MAX, YEAR_MAX, YEAR_MIN, with_members
 
+__all__ = ["DROP", "EXACT_STRINGS", "INVALID_BODIES", "LIMITS", "VALID_EDGES", "BodyCase",
+           "valid_body"]  # fmt: skip
 _counter = itertools.count(1)
-#: A member value meaning "leave this member out of the body".
-DROP: Any = type("Drop", (), {"__repr__": lambda self: "DROP"})()
-LIMITS = limits()
-TEXT_MAX, ISBN_MAX = LIMITS.text_max, LIMITS.isbn_max
-YEAR_MIN, YEAR_MAX = LIMITS.year_min, LIMITS.year_max
-
-
-def with_members(body: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``body`` with ``changes`` applied; a value of :data:`DROP` removes the member."""
-    changed = dict(body)
-    for key, value in changes.items():
-        if value is DROP:
-            changed.pop(key, None)
-        else:
-            changed[key] = value
-    return changed
 
 
 def valid_body(**changes: Any) -> dict[str, Any]:

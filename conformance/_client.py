@@ -186,8 +186,10 @@ class BooksClient:
             rules = (exchange.rule,) if exchange.rule else ()
             if timed_out and rules:
                 self.on_violation(RequirementViolation(rules[0], what, exchange))
+            elif rules:
+                self.on_violation(RequirementViolation(rules[0], what, exchange, also=("NO-5XX",)))
             else:
-                self.on_violation(RequirementViolation("NO-5XX", what, exchange, also=rules))
+                self.on_violation(RequirementViolation("NO-5XX", what, exchange))
 
     def _notify(self, exchange: Exchange) -> None:
         if self.on_exchange is not None:
@@ -220,10 +222,13 @@ class BooksClient:
     def check_response(self, ex: Exchange) -> None:
         """Rules that hold for every response the kit receives."""
         problem = global_problem(ex)
-        if problem is not None:
-            rule, message = problem
-            also = (ex.rule,) if rule == "NO-5XX" and ex.rule else ()
-            self.on_violation(RequirementViolation(rule, message, ex, also=also))
+        if problem is None:
+            return
+        rule, message = problem
+        if rule == "NO-5XX" and ex.rule:  # the rule the request had to meet comes first
+            self.on_violation(RequirementViolation(ex.rule, message, ex, also=("NO-5XX",)))
+        else:
+            self.on_violation(RequirementViolation(rule, message, ex))
 
     # -- conveniences ----------------------------------------------------------------------------
     def create(self, body: Any, **kwargs: Any) -> httpx.Response:

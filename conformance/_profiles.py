@@ -20,6 +20,9 @@ class Profile:
     stateful_examples: int
     stateful_steps: int
     schemathesis_examples: int
+    #: Seconds Hypothesis may spend shrinking one failure (its default is five minutes): the
+    #: verdict is known before shrinking starts, only the example gets smaller.
+    shrink_seconds: int
 
 
 PROFILES = {
@@ -31,6 +34,7 @@ PROFILES = {
             stateful_examples=8,
             stateful_steps=20,
             schemathesis_examples=10,
+            shrink_seconds=5,
         ),
         Profile(
             "default",
@@ -38,6 +42,7 @@ PROFILES = {
             stateful_examples=20,
             stateful_steps=30,
             schemathesis_examples=25,
+            shrink_seconds=10,
         ),
         Profile(
             "thorough",
@@ -45,6 +50,7 @@ PROFILES = {
             stateful_examples=100,
             stateful_steps=50,
             schemathesis_examples=300,
+            shrink_seconds=120,
         ),
     )
 }

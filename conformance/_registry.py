@@ -157,13 +157,11 @@ def parse_registry(data: Mapping[str, Any], source: str, limits: Limits | None =
     entries = data.get("requirement")
     if not isinstance(entries, list) or not entries:
         raise RegistryError(f"{source}: no [[requirement]] entries")
-    if limits is None:
-        limits = limits_from(_openapi(), data.get("limits", {}), source)
-    numbers = limits.texts()
-    requirements: dict[str, Requirement] = {}
+    checked: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for index, entry in enumerate(entries, start=1):
         where = f"{source}: requirement #{index}"
-        fields = {}
+        fields: dict[str, Any] = {}
         for name in ("id", "level", "section", "text"):
             value = entry.get(name) if isinstance(entry, dict) else None
             if not isinstance(value, str) or not value:
@@ -171,13 +169,21 @@ def parse_registry(data: Mapping[str, Any], source: str, limits: Limits | None =
             fields[name] = value
         if fields["level"] not in LEVELS:
             raise RegistryError(f"{where}: level {fields['level']!r} is not one of {LEVELS}")
-        if fields["id"] in requirements:
+        if fields["id"] in seen:
             raise RegistryError(f"{where}: duplicate id {fields['id']!r}")
+        seen.add(fields["id"])
         needs = entry.get("needs", [])
         if not isinstance(needs, list) or not all(isinstance(n, str) for n in needs):
             raise RegistryError(f"{where}: 'needs' must be a list of IDs, e.g. [\"CREATE-OK\"]")
+        checked.append({**fields, "needs": tuple(needs), "where": where})
+    if limits is None:
+        limits = limits_from(_openapi(), data.get("limits", {}), source)
+    numbers = limits.texts()
+    requirements: dict[str, Requirement] = {}
+    for fields in checked:
+        where = fields.pop("where")
         fields["text"] = _render(fields["text"], numbers, where)
-        requirements[fields["id"]] = Requirement(**fields, needs=tuple(needs))
+        requirements[fields["id"]] = Requirement(**fields)
     for rid, requirement in requirements.items():
         unknown = [need for need in requirement.needs if need not in requirements]
         if unknown:

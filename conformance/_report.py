@@ -242,7 +242,7 @@ class ConformanceReport:
             ex = failure.exchange
             if ex is not None:
                 got = f"{ex.status}" if ex.status is not None else f"no answer ({ex.error})"
-                want = f"; the contract wants {ex.want}" if ex.want else ""
+                want = f"; the contract wants {ex.want}" if ex.want and ex.rule in rids else ""
                 lines.append(f"      {ex.method} {ex.path[:80]} got {got}{want}")
             lines.append(f"      {failure.message.splitlines()[0][:160]}")
             if failure.script:
@@ -388,7 +388,7 @@ class ConformanceReport:
             out += [failure.message]
             if failure.exchange is not None:
                 out += [failure.exchange.describe()]
-                if failure.exchange.want:
+                if failure.exchange.want and failure.exchange.rule in rids:
                     out += [f"The contract wants: {failure.exchange.want}"]
             out += ["```"]
             if failure.exchanges:

@@ -37,8 +37,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import hypothesis
@@ -55,6 +53,7 @@ from schemathesis.generation.stateful.state_machine import APIStateMachine
 from schemathesis.schemas import APIOperation, BaseSchema
 
 from conformance._registry import CONTRACT_DIR, load_openapi
+from conformance._search import shrink_budget
 from conformance._st_judge import STATEFUL_CHECKS, TEST_REQUIREMENTS
 from conformance._st_runner import Runner
 
@@ -92,20 +91,6 @@ def requirements_for(label: str | None) -> tuple[str, ...]:
 
 
 # -- the two entry points --------------------------------------------------------------------------
-@contextmanager
-def shrink_budget(seconds: int) -> Iterator[None]:
-    """Cap the time Hypothesis spends shrinking a failure. Its default, five minutes, is far too
-    long for tests that make HTTP requests in CI; Hypothesis keeps the limit monkeypatchable for
-    this purpose (``hypothesis.internal.conjecture.engine.MAX_SHRINKING_SECONDS``)."""
-    from hypothesis.internal.conjecture import engine
-
-    saved, engine.MAX_SHRINKING_SECONDS = engine.MAX_SHRINKING_SECONDS, seconds
-    try:
-        yield
-    finally:
-        engine.MAX_SHRINKING_SECONDS = saved
-
-
 def run_operation(
     runner: Runner,
     schema: BaseSchema,

@@ -15,7 +15,8 @@ Example::
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ParamSpec
 
 from hypothesis import Phase, note, settings
@@ -71,9 +72,11 @@ class FirstViolation:
 
         return recorded
 
-    def run(self, test: Callable[[], None]) -> None:
+    def run(self, test: Callable[[], None], shrink_seconds: int = 300) -> None:
+        """Run the search, shrinking a failure for at most ``shrink_seconds``."""
         try:
-            test()
+            with shrink_budget(shrink_seconds):
+                test()
         except Flaky as error:
             if not self.seen:
                 raise
@@ -84,3 +87,17 @@ class FirstViolation:
                 f"example, unshrunk:\n{context}"
             )
             raise first from error
+
+
+@contextmanager
+def shrink_budget(seconds: int) -> Iterator[None]:
+    """Cap the time Hypothesis spends shrinking a failure. Its default, five minutes, is far too
+    long for tests that make HTTP requests in CI; Hypothesis keeps the limit monkeypatchable for
+    this purpose (``hypothesis.internal.conjecture.engine.MAX_SHRINKING_SECONDS``)."""
+    from hypothesis.internal.conjecture import engine
+
+    saved, engine.MAX_SHRINKING_SECONDS = engine.MAX_SHRINKING_SECONDS, seconds
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = saved

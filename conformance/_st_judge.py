@@ -61,7 +61,7 @@ CHECK_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "response_schema_conformance": ("BOOK-SHAPE", "SUCCESS-JSON", "ERROR-JSON", "READ-404"),
     "response_headers_conformance": ("CREATE-LOCATION",),
     "unsupported_method": ("METHOD-405", "METHOD-4XX"),
-    "use_after_free": ("DELETE-GONE",),
+    "use_after_free": ("DELETE-GONE", "READ-404"),
     "ensure_resource_availability": ("READ-YOUR-WRITES",),
 }  # fmt: skip
 # The kit's own rules for every response (BooksClient.check_response).
@@ -119,7 +119,14 @@ def rule_for_check(check: str, failure: Failure, case: Case[Any], response: Resp
         return "NO-5XX"
     if check == "unsupported_method":
         return "METHOD-405" if 400 <= status < 500 else "METHOD-4XX"
-    if check in ("use_after_free", "ensure_resource_availability", "response_headers_conformance"):
+    if check == "use_after_free":  # a read after a DELETE did not get 404
+        try:
+            served = json.loads(response.content)
+        except ValueError:
+            served = None
+        found = 200 <= status < 300 and isinstance(served, dict) and "id" in served
+        return "DELETE-GONE" if found else "READ-404"  # the book is back, or a wrong "missing"
+    if check in ("ensure_resource_availability", "response_headers_conformance"):
         return CHECK_REQUIREMENTS[check][0]
     if check in ("content_type_conformance", "response_schema_conformance"):
         if status >= 400:

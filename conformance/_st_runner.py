@@ -313,9 +313,9 @@ class Runner:
             )  # fmt: skip
         except httpx.TransportError as error:
             exchange = self.example[-1]
-            rules = (exchange.rule,) if exchange.rule else ()
             message = f"no response ({type(error).__name__}: {error})"
-            self.violation(RequirementViolation("NO-5XX", message, exchange, also=rules))
+            rule = exchange.rule or "NO-5XX"
+            self.violation(RequirementViolation(rule, message, exchange, also=("NO-5XX",)))
             return None
         exchange = self.example[-1]
         if self.aim is not None and self.aim[1] and method == "DELETE" and answer.is_success:

@@ -397,9 +397,10 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 
 
 def needs_of(kit: Kit, item: pytest.Item) -> set[str]:
-    """What a test's rules need to be judged at all, beyond the rules themselves."""
-    marks = set(requirements_of(item))
-    return {need for rid in marks for need in kit.registry.prerequisites(rid)} - marks
+    """What a test's rules need to be judged at all. A test marked with a rule and with rules
+    that need it (the state machine: CREATE-OK and DELETE-GONE) needs it too: once it failed,
+    the test could judge nothing else."""
+    return {need for rid in requirements_of(item) for need in kit.registry.prerequisites(rid)}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -415,7 +416,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if kit.report.gone:
         kit.blocked = ["the target stopped answering"]
         pytest.skip(f"not run: {kit.report.gone}")
-    blockers = sorted(kit.report.blockers(needs_of(kit, item)), key=list(kit.registry).index)
+    marks, needs = set(requirements_of(item)), needs_of(kit, item)
+    # A failed rule of the test's own blocks it only when its other rules need it.
+    roots = {root for root in kit.report.blockers(needs) if root not in marks or root in needs}
+    blockers = sorted(roots, key=list(kit.registry).index)
     if blockers:
         kit.blocked = blockers
         pytest.skip(f"blocked by {', '.join(blockers)} (a rule these tests need failed)")
@@ -472,7 +476,7 @@ def failure_text(kit: Kit, violation: RequirementViolation, nodeid: str, script:
     exchange = violation.exchange
     if exchange is not None:
         lines.append(exchange.describe())
-        if exchange.want:
+        if exchange.want and exchange.rule in violation.requirements:
             lines.append(f"The contract wants: {exchange.want}")
     if script:
         lines.append(f"Reproduce: BASE_URL={kit.url} bash {script}")
@@ -509,7 +513,7 @@ def pytest_runtest_makereport(
         script = kit.write_reproducer(list(error.requirements), kit.current)
         failures.append(_failure(kit, error, script))
         if judged:
-            record["judged"] = judged
+            record["judged"] = list(error.requirements)
             report.longrepr = failure_text(kit, error, item.nodeid, script)
             _apply_level(kit, report, judged)
         else:
@@ -594,8 +598,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         or kit.report.gone
         or [rid for rid in kit.report.gating_failures() if rid not in kit.expectations]
     )  # a rule can fail in a test that ends blocked: the run fails all the same
-    if failing and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if failing and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.INTERRUPTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # (interrupted: the target is gone)
     if kit.report.hygiene and kit.report.hygiene.leftovers and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     for option, write in (

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from conformance._cases import DROP, ISBN_MAX, LIMITS, TEXT_MAX
+from conformance._bodies import DROP, ISBN_MAX, LIMITS, TEXT_MAX
 
 __all__ = [
     "CONTRACT_CHARS",
@@ -316,8 +316,8 @@ def _member_kinds() -> dict[str, tuple[str, str, st.SearchStrategy[Any]]]:
         kinds[f"{member}-empty"] = ("VAL-TEXT", member, st.just(""))
         kinds[f"{member}-too-long"] = ("VAL-TEXT", member, _too_long(TEXT_MAX))
         kinds[f"{member}-nul"] = ("VAL-TEXT", member, _with_nul(TEXT_MAX))
-    above = st.sampled_from([INT32_MAX + 1, 2**32, MAX_ID, 2**63, 2**64, 10**30])
-    below = st.sampled_from([INT32_MIN - 1, -(2**32), -(2**63), -(2**63) - 1])
+    above = st.sampled_from([INT32_MAX + 1, 2**32, MAX_ID, MAX_ID + 1, 2**64, 10**30])
+    below = st.sampled_from([INT32_MIN - 1, -(2**32), -(MAX_ID + 1), -(MAX_ID + 2)])
     kinds["year-missing"] = ("VAL-YEAR", "year", st.just(DROP))
     kinds["year-wrong-type"] = (
         "VAL-YEAR",
@@ -586,7 +586,7 @@ def _client_ids() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.integers(2**62, MAX_ID),
         st.integers(max_value=0),
-        st.integers(min_value=2**63),
+        st.integers(min_value=MAX_ID + 1),
         st.text(CONTRACT_CHARS, max_size=5).filter(lambda text: not looks_like_a_valid_id(text)),
         st.none(),
         _fraction().map(lambda x: -abs(x)),
@@ -677,7 +677,7 @@ def bad_path_ids() -> st.SearchStrategy[str]:
         texts,
         st.integers(max_value=0).map(str),
         st.integers(min_value=MAX_ID + 1).map(str),
-        st.sampled_from([str(2**63), str(2**64), str(2**64 + 1), "-0", "1.5", "1e3x", "0x10"]),
+        st.sampled_from([str(MAX_ID + 1), str(2**64), str(2**64 + 1), "-0", "1.5", "1e3x", "0x10"]),
         floats.filter(lambda t: not looks_like_a_valid_id(t)),
     ).map(_segment)
 
@@ -701,7 +701,7 @@ def bad_write_ids(owned_id: int) -> st.SearchStrategy[str]:
     )
     base = str(owned_id)
     forms = st.one_of(
-        st.sampled_from(["0", "-0", f"-{base}", str(2**63 + owned_id), str(2**64 + owned_id)]),
+        st.sampled_from(["0", "-0", f"-{base}", str(MAX_ID + 1 + owned_id), str(2**64 + owned_id)]),
         st.integers(1, 2**20).map(lambda k: str(k * 2**64 + owned_id)),
         affixes.map(lambda s: base + s),
         affixes.map(lambda s: s + base),

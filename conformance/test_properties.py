@@ -120,7 +120,7 @@ def test_created_books_read_back_exactly(client: BooksClient, profile: Profile) 
         finally:  # keep the store small (the final cleanup would delete it anyway)
             forget(client, created["id"])
 
-    guard.run(round_trip)
+    guard.run(round_trip, profile.shrink_seconds)
 
 
 @requirement("PUT-REPLACE", "PUT-OK", "READ-YOUR-WRITES", "DATA-EXACT", "BOOK-SHAPE")
@@ -158,7 +158,7 @@ def test_put_replaces_the_whole_book(client: BooksClient, owned: Owned, profile:
             put(setup)  # an isbn to lose: an absent isbn must make it null
         put(body)
 
-    guard.run(replace)
+    guard.run(replace, profile.shrink_seconds)
 
 
 def _invalid_params() -> list[Any]:
@@ -209,7 +209,7 @@ def test_invalid_bodies_are_rejected(
                 exchange,
             )
 
-    guard.run(rejected)
+    guard.run(rejected, profile.shrink_seconds)
     now, exchange = read(client, book_id)
     stored = now.json()
     if stored != baseline:
@@ -343,7 +343,7 @@ def test_unknown_members_are_ignored_or_rejected(
                     ex,
                 )
 
-    guard.run(ignored)
+    guard.run(ignored, profile.shrink_seconds)
 
 
 @requirement("PATH-ID")
@@ -383,7 +383,7 @@ def test_bad_path_ids_get_404_400_or_422(
             last(client),
         )
 
-    guard.run(not_found)
+    guard.run(not_found, profile.shrink_seconds)
     now, exchange = read(client, book_id)
     require(
         "PATH-ID",
@@ -478,4 +478,4 @@ def test_list_has_every_book_in_id_order(client: BooksClient, profile: Profile) 
                 stale="PUT-REPLACE",
             )
 
-    guard.run(listed)
+    guard.run(listed, profile.shrink_seconds)

@@ -39,11 +39,6 @@ def stateful_runs(profile: Profile) -> int:
     return max(5, profile.schemathesis_examples // 4)
 
 
-def shrink_seconds(profile: Profile) -> int:
-    """Time to shrink one failure (Hypothesis' default is five minutes): 10/20/120 s."""
-    return min(120, max(10, profile.schemathesis_examples // 2))
-
-
 @pytest.fixture(scope="session")
 def schema() -> BaseSchema:
     """One Schemathesis schema per session (see ``load_schema``)."""
@@ -76,7 +71,7 @@ def test_operation_conforms_to_the_document(
         profile.schemathesis_examples, phases=SCHEMATHESIS_PHASES, report_multiple_bugs=False
     )
     with Runner(client, gating) as runner:
-        run_operation(runner, schema, label, settings, shrink_seconds(profile))
+        run_operation(runner, schema, label, settings, profile.shrink_seconds)
 
 
 @pytest.mark.requirement(*requirements_for(None))
@@ -90,4 +85,4 @@ def test_linked_operations_conform_to_the_document(
         report_multiple_bugs=False,
     )
     with Runner(client, gating) as runner:
-        run_stateful(runner, schema, settings, shrink_seconds(profile))
+        run_stateful(runner, schema, settings, profile.shrink_seconds)

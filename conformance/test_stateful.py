@@ -388,4 +388,6 @@ def test_books_behave_like_the_model(client: BooksClient, profile: Profile) -> N
         phases=PROPERTY_PHASES,
     )
     machine = BooksMachine.bound_to(client)
-    machine.violations.run(lambda: run_state_machine_as_test(machine, settings=settings))
+    machine.violations.run(
+        lambda: run_state_machine_as_test(machine, settings=settings), profile.shrink_seconds
+    )

@@ -3,6 +3,7 @@ the canonical OpenAPI document and the one the reference app serves."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,48 @@ def test_served_path_parameter_matches(served: dict[str, Any]) -> None:
         }
 
     assert parameter(served) == parameter(load_openapi())
+
+
+def _numbers_written_in(path: Path) -> list[str]:
+    """Integer literals in ``path`` that spell one of the contract's numbers (HTTP statuses,
+    slices and exponents aside), as ``file:line value``."""
+    limits = load_registry().limits
+    exact = {limits.id_max, limits.id_max + 1, limits.year_max, limits.year_min,
+             limits.year_max + 1, limits.body_max_bytes}  # fmt: skip
+    small = {limits.text_max, limits.text_max + 1, limits.isbn_max, limits.isbn_max + 1,
+             limits.concurrency}  # fmt: skip
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            base, power = node.left, node.right
+            if (
+                isinstance(base, ast.Constant)
+                and base.value == 2
+                and isinstance(power, ast.Constant)
+                and power.value in (31, 63)
+            ):
+                found.append(f"{path.name}:{node.lineno} 2**{power.value}")
+            continue
+        if not isinstance(node, ast.Constant) or type(node.value) is not int:
+            continue
+        parent = parents.get(node)
+        if isinstance(parent, ast.UnaryOp):
+            value, parent = -node.value, parents.get(parent)
+        else:
+            value = node.value
+        loose = isinstance(parent, ast.Compare | ast.Slice) or (
+            isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow)
+        )
+        if value in exact or (value in small and not loose):
+            found.append(f"{path.name}:{node.lineno} {value}")
+    return found
+
+
+def test_the_contract_numbers_are_written_only_in_the_contract() -> None:
+    """Length limits, int32 and id bounds, the body limit and the concurrency width are read
+    from conformance/contract/ (see conformance._registry.Limits), never typed again."""
+    found = [hit for path in sorted((ROOT / "conformance").glob("*.py"))
+             for hit in _numbers_written_in(path)]  # fmt: skip
+    assert not found, found

@@ -167,14 +167,18 @@ def test_reports_carry_requirements_levels_and_reproducers(
     by_id = {item["id"]: item for item in report["requirements"]}
     assert by_id["CREATE-OK"]["outcome"] == "failed"
     assert by_id["CREATE-OK"]["level"] == "MUST"
-    assert by_id["READ-OK"]["outcome"] == "passed"
+    assert (by_id["READ-OK"]["outcome"], by_id["READ-OK"]["blocked_by"]) == (
+        "blocked",
+        ["CREATE-OK"],
+    )
     assert by_id["LIST-ORDER"]["outcome"] == "not-run"
     failure = by_id["CREATE-OK"]["first_failure"]
     assert failure["exchange"]["response"]["status"] == 200
     assert "curl -sS -X POST" in failure["reproducer"]
     assert report["summary"]["MUST"]["failed"] == ["CREATE-OK"]
     markdown = (out / "r.md").read_text()
-    assert "| CREATE-OK | MUST | ❌ failed |" in markdown
+    assert "| CREATE-OK | MUST | ✘ failed |" in markdown
+    assert "| READ-OK | MUST | - blocked | CREATE-OK |" in markdown
     assert "```bash" in markdown
     cases = ET.parse(out / "junit.xml").getroot().iter("testcase")
     properties = {
