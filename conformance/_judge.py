@@ -213,6 +213,15 @@ def check_put(
     raise mismatch(answered, "the PUT answer", answer[0], want, answer[1], before)
 
 
+def book_id_of(rule: str, served: Any, exchange: Exchange | None) -> int:
+    """The integer id of the book an answer carries; anything else blames ``rule``."""
+    book_id = served.get("id") if isinstance(served, dict) else None
+    require(rule, type(book_id) is int, f"the answer is not a book with an integer id: "
+            f"{served!a}"[:300], exchange)  # fmt: skip
+    assert isinstance(book_id, int)
+    return book_id
+
+
 # -- requests whose answer is judged here ---------------------------------------------------------
 PLAIN: dict[str, Any] = {"title": "x", "author": "x", "year": 1999}
 

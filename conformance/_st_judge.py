@@ -48,7 +48,7 @@ OPERATION_RULES = {
     "DELETE /books/{book_id}": ("DELETE-OK", "DELETE-404"),
 }
 
-# Check -> every requirement ID a failure of it can be filed under (see blame()).
+# Check -> every requirement ID a failure of it can be filed under (see rule_for_check()).
 CHECK_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "not_a_server_error": ("NO-5XX",),
     "negative_data_rejection": ("INVALID-4XX", "PATH-ID", "VAL-UNKNOWN"),

@@ -54,6 +54,16 @@ def exchange_of(client: BooksClient, response: httpx.Response) -> Any:
     return last(client)
 
 
+def require_all(
+    client: BooksClient, rule: str, responses: list[httpx.Response], status: int, what: str
+) -> None:
+    """Every response of a batch has ``status`` (else ``rule`` is blamed, with the first odd
+    exchange)."""
+    wrong = [r for r in responses if r.status_code != status]
+    require(rule, not wrong, f"{what} got {[r.status_code for r in wrong]}, want {status}",
+            exchange_of(client, wrong[0]) if wrong else None)  # fmt: skip
+
+
 @requirement("CONC-NO-5XX")
 def test_mixed_concurrent_requests_get_no_server_error(
     client: BooksClient, book: dict[str, Any]
@@ -103,13 +113,7 @@ def test_delete_racing_reads_yields_200_or_404(client: BooksClient, book: dict[s
 def test_concurrent_creates_get_distinct_ids(client: BooksClient) -> None:
     bodies = [valid_body(year=index) for index in range(WIDTH)]
     responses = together(client, [partial(client.create, body, rule=UNDER_LOAD) for body in bodies])
-    wrong = [r for r in responses if r.status_code != 201]
-    require(
-        "CONC-CREATE",
-        not wrong,
-        f"concurrent creates got {[r.status_code for r in wrong]}, want 201",
-        exchange_of(client, wrong[0]) if wrong else None,
-    )
+    require_all(client, "CONC-CREATE", responses, 201, "concurrent creates")
     ids = [r.json().get("id") if isinstance(r.json(), dict) else None for r in responses]
     require(
         "CONC-CREATE",
@@ -138,13 +142,7 @@ def test_concurrent_puts_leave_one_whole_body(client: BooksClient, book: dict[st
     responses = together(
         client, [partial(client.put, item, body, rule=UNDER_LOAD) for body in bodies]
     )
-    wrong = [r for r in responses if r.status_code != 200]
-    require(
-        "CONC-PUT",
-        not wrong,
-        f"concurrent PUTs got {[r.status_code for r in wrong]}, want 200",
-        exchange_of(client, wrong[0]) if wrong else None,
-    )
+    require_all(client, "CONC-PUT", responses, 200, "concurrent PUTs")
     final = read_book(client, book["id"])
     rules = {rule_for_book(final, expected(body, book["id"]), "CONC-PUT") for body in bodies}
     require(

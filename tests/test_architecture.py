@@ -74,3 +74,14 @@ def test_tools_use_only_the_standard_library() -> None:
 def test_conformance_launches_the_reference_app_only_as_a_process() -> None:
     boot = (ROOT / "conformance" / "_boot.py").read_text(encoding="utf-8")
     assert '"-m", "reference_app"' in boot
+
+
+def test_conformance_test_modules_share_judgements_only_through_private_modules() -> None:
+    """One home for every judgement: no test module of the suite imports another, and the
+    kit's private modules import no test module."""
+    offenders = {}
+    for path in modules("conformance"):
+        tests = {name for name in imported(path) if name.startswith("conformance.test_")}
+        if tests:
+            offenders[path.name] = sorted(tests)
+    assert not offenders, offenders
