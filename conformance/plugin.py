@@ -12,8 +12,11 @@ import difflib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,10 @@ from conformance._report import ConformanceReport, Failure, Hygiene
 from conformance._violation import HygieneError, RequirementViolation, TargetGone
 
 KIT_DIR = Path(__file__).parent
+try:
+    KIT_VERSION = metadata.version("books-conformance")
+except metadata.PackageNotFoundError:  # a checkout that is not installed
+    KIT_VERSION = "unknown"
 LAYERS = {
     "test_properties": "properties",
     "test_stateful": "state machine",
@@ -159,6 +166,7 @@ class Kit:
         self.scripts = 0  # reproducer scripts written
         self._repro_dir: Path | None = None
         self.unwritten: list[str] = []  # reports that could not be written at the end
+        self.started = time.time()
 
     # -- target ----------------------------------------------------------------------------------
     def resolve_target(self) -> str:
@@ -589,10 +597,34 @@ def client(books_client: BooksClient) -> BooksClient:
     return books_client
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    kit = session.config.stash.get(KIT, None)
+    if kit is not None:
+        kit.started = time.time()
+
+
+def provenance(kit: Kit) -> dict[str, Any]:
+    """Who produced a report, from what, when and how long it took (for the JSON report)."""
+    tools: dict[str, str | None] = {}
+    for name in ("pytest", "hypothesis", "schemathesis", "httpx"):
+        try:
+            tools[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            tools[name] = None
+    return {
+        "kit_version": KIT_VERSION,
+        "profile": kit.profile.name,
+        "tools": tools,
+        "started": datetime.fromtimestamp(kit.started, UTC).isoformat(timespec="seconds"),
+        "duration_seconds": round(time.time() - kit.started, 3),
+    }
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kit = session.config.stash.get(KIT, None)
     if kit is None or not kit.report.ran_any() or hasattr(session.config, "workerinput"):
         return
+    kit.report.meta = provenance(kit)
     failing = (
         kit.report.unexpected_passes()
         or kit.report.gone
