@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -88,16 +89,16 @@ async def client(port: int, stop_at: float, stats: Stats, n: int) -> None:
                 book_id = json.loads(data)["id"]
             if book_id is None:
                 continue
-            plan = [
+            plan: list[tuple[str, str, str, bytes | None]] = [
                 ("get", "GET", f"/books/{book_id}", None),
                 ("replace", "PUT", f"/books/{book_id}", body),
             ]
             if loops % 5 == 0:
                 plan.append(("list", "GET", "/books", None))
             plan.append(("delete", "DELETE", f"/books/{book_id}", None))
-            for op, method, path, payload in plan:
+            for op, method, path, content in plan:
                 started = time.perf_counter()
-                status, _ = await request(reader, writer, method, path, payload)
+                status, _ = await request(reader, writer, method, path, content)
                 stats.latencies[op].append(time.perf_counter() - started)
                 if status >= 500:
                     stats.server_errors += 1
@@ -115,24 +116,33 @@ async def drive(port: int, clients: int, seconds: float) -> tuple[float, Stats]:
     return sum(map(len, stats.latencies.values())) / elapsed, stats
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+    return float(statistics.quantiles(values, n=100, method="inclusive")[q - 1])
 
 
-def report(name: str, clients: int, rate: float, stats: Stats) -> dict[str, object]:
+def merge(runs: list[Stats]) -> Stats:
+    merged = Stats()
+    for stats in runs:
+        for op, values in stats.latencies.items():
+            merged.latencies[op].extend(values)
+        merged.errors += stats.errors
+        merged.server_errors += stats.server_errors
+    return merged
+
+
+def report(name: str, clients: int, rates: list[float], stats: Stats) -> None:
     ops = " ".join(
         f"{op} {percentile(v, 50) * 1000:.0f}/{percentile(v, 99) * 1000:.0f}"
         for op, v in sorted(stats.latencies.items())
     )
+    spread = "/".join(f"{r:.0f}" for r in rates)
     print(
-        f"{name:<24} {clients:>3} clients {rate:7.0f} req/s  5xx {stats.server_errors}"
-        f"  errors {stats.errors}  p50/p99 ms: {ops}",
+        f"{name:<22} {clients:>3} clients {statistics.median(rates):6.0f} req/s ({spread})"
+        f"  5xx {stats.server_errors}  errors {stats.errors}  p50/p99 ms: {ops}",
         flush=True,
     )
-    writes = stats.latencies["create"] + stats.latencies["replace"] + stats.latencies["delete"]
-    return {"rate": rate, "write_p99_ms": percentile(writes, 99) * 1000}
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -157,40 +167,50 @@ def free_port() -> int:
         return port
 
 
-def targets(postgres_url: str | None, workers: int) -> list[tuple[str, list[str], dict[str, str]]]:
-    ref = [sys.executable, "-m", "reference_app", "--host", "127.0.0.1", "--workers", str(workers)]
-    uv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level", "warning"]
-    found = [
-        ("reference sqlite", [*ref, "--database-url", "sqlite+aiosqlite:///{dir}/ref.db"], {}),
-        (
-            "tutorial sqlite",
-            [*uv, "--no-access-log", "benchmarks.peers.tutorial_app:api"],
-            {"DATABASE_URL": "sqlite+aiosqlite:///{dir}/tutorial.db"},
-        ),
-    ]
-    try:
-        import fastapi  # noqa: F401
+#: name -> (command, environment); {url} is the target's own fresh database, {port} its port.
+REF = [sys.executable, "-m", "reference_app", "--host", "127.0.0.1", "--port", "{port}"]
+UVICORN = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}"]
+PEER = [*UVICORN, "--log-level", "warning", "--no-access-log"]
+VARIANT = [
+    sys.executable,
+    "benchmarks/ref_variant.py",
+    "--port",
+    "{port}",
+    "--database-url",
+    "{url}",
+]
+TARGETS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "reference": ([*REF, "--database-url", "{url}"], {}),
+    "tutorial": ([*PEER, "benchmarks.peers.tutorial_app:api"], {"DATABASE_URL": "{url}"}),
+    "fastapi": ([*PEER, "benchmarks.peers.fastapi_app:app"], {"DATABASE_URL": "{url}"}),
+    # Variants of the reference app, for measuring one server setting (--targets).
+    "ref-h11": ([*VARIANT, "--http", "h11"], {}),
+    "ref-noaccesslog": ([*VARIANT, "--no-access-log"], {}),
+    "ref-h11-noaccesslog": ([*VARIANT, "--http", "h11", "--no-access-log"], {}),
+}
+DEFAULT_TARGETS = "reference,tutorial,fastapi"
 
-        found.append(
-            (
-                "fastapi sqlite",
-                [*uv, "--no-access-log", "benchmarks.peers.fastapi_app:app"],
-                {"DATABASE_URL": "sqlite+aiosqlite:///{dir}/fastapi.db"},
-            )
-        )
-    except ImportError:
-        print("(fastapi not installed: uv sync --extra bench to compare with the FastAPI peer)")
-    if postgres_url:
-        found.append(("reference postgres", [*ref, "--database-url", postgres_url], {}))
-    return found
+
+def start(name: str, backend: str, url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command, env = TARGETS[name]
+    fill = {"url": url, "port": str(port)}
+    return subprocess.Popen(
+        [part.format(**fill) for part in command],
+        cwd=ROOT,
+        env={**os.environ, **{k: v.format(**fill) for k, v in env.items()}},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="measure this running server (127.0.0.1 only)")
     parser.add_argument("--clients", default="16,64")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1, help="reference app processes")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per target, level and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--targets", default=DEFAULT_TARGETS, help=f"of {', '.join(TARGETS)}")
+    parser.add_argument("--backends", default="sqlite,postgres")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     if args.url:
@@ -198,43 +218,91 @@ def main() -> int:
         if not match:
             raise SystemExit("--url must be http://127.0.0.1:PORT")
         for clients in levels:
-            report(args.url, clients, *asyncio.run(drive(int(match[1]), clients, args.seconds)))
+            for _ in range(args.rounds):
+                rate, stats = asyncio.run(drive(int(match[1]), clients, args.seconds))
+                report(args.url, clients, [rate], stats)
         return 0
+    names = args.targets.split(",")
+    backends = args.backends.split(",")
+    unknown = set(names) - set(TARGETS)
+    if unknown:
+        raise SystemExit(f"unknown targets {sorted(unknown)}; choose from {', '.join(TARGETS)}")
+    if "fastapi" in names:
+        try:
+            import fastapi  # noqa: F401
+        except ImportError:
+            print("(fastapi not installed: uv sync --extra bench to compare with the FastAPI peer)")
+            names.remove("fastapi")
 
     from tools.pgtemp import PostgresServer
 
-    with PostgresServer() as pg, tempfile.TemporaryDirectory() as directory:
-        results: dict[tuple[str, int], dict[str, object]] = {}
-        for name, command, env in targets(pg.create_database("bench"), args.workers):
-            port = free_port()
-            command = [part.format(dir=directory) for part in command] + ["--port", str(port)]
-            environment = {**os.environ, **{k: v.format(dir=directory) for k, v in env.items()}}
-            process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=environment,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+    with contextlib.ExitStack() as stack:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        pg = stack.enter_context(PostgresServer()) if "postgres" in backends else None
+        # Every target runs for the whole run, each on its own fresh database, idle but for
+        # its turn; rounds interleave the targets so that the box's other load hits all alike.
+        ports: dict[str, int] = {}
+        processes: list[subprocess.Popen[bytes]] = []
+        for backend in backends:
+            for name in names:
+                key = f"{name} {backend}"
+                if backend == "sqlite":
+                    url = f"sqlite+aiosqlite:///{directory}/{name}.db"
+                else:
+                    assert pg is not None
+                    url = pg.create_database(name.replace("-", "_"))
+                ports[key] = free_port()
+                process = start(name, backend, url, ports[key], directory / f"{name}-{backend}.log")
+                processes.append(process)
+                stack.callback(stop, process)
+        for key, process in zip(ports, processes, strict=True):
+            wait_ready(ports[key], process)
+        print(
+            f"load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}", flush=True
+        )
+        for port in ports.values():  # warm up: connections, caches, JIT-free but import-lazy paths
+            asyncio.run(drive(port, 16, 1.0))
+        rates: dict[tuple[str, int], list[float]] = defaultdict(list)
+        runs: dict[tuple[str, int], list[Stats]] = defaultdict(list)
+        keys = list(ports)
+        for round_ in range(args.rounds):
+            order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
+            for clients in levels:
+                for key in order:
+                    rate, stats = asyncio.run(drive(ports[key], clients, args.seconds))
+                    rates[key, clients].append(rate)
+                    runs[key, clients].append(stats)
+            print(
+                f"round {round_ + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.2f}",
+                flush=True,
             )
-            try:
-                wait_ready(port, process)
-                for clients in levels:
-                    rate, stats = asyncio.run(drive(port, clients, args.seconds))
-                    results[name, clients] = report(name, clients, rate, stats)
-            finally:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=30)
+        print()
         for clients in levels:
-            base = results.get(("tutorial sqlite", clients))
-            peer = results.get(("fastapi sqlite", clients))
-            for name in ("reference sqlite", "reference postgres"):
-                if (name, clients) in results and base:
-                    ratio = results[name, clients]["rate"] / base["rate"]  # type: ignore[operator]
-                    line = f"{name} at {clients}: {ratio:.2f}x tutorial"
-                    if peer:
-                        line += f", {results[name, clients]['rate'] / peer['rate']:.2f}x fastapi"  # type: ignore[operator]
-                    print(line)
+            for key in keys:
+                report(key, clients, rates[key, clients], merge(runs[key, clients]))
+        print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+        print("ratios of median req/s:")
+        for backend in backends:
+            for clients in levels:
+                mine = rates.get((f"reference {backend}", clients))
+                if not mine:
+                    continue
+                parts = [
+                    f"{statistics.median(mine) / statistics.median(theirs):.2f}x {peer}"
+                    for peer in names
+                    if peer != "reference" and (theirs := rates.get((f"{peer} {backend}", clients)))
+                ]
+                print(f"  reference {backend} at {clients}: {', '.join(parts)}")
     return 0
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":
