@@ -6,6 +6,7 @@ reads the URL from the line the app logs once it serves.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -35,9 +36,15 @@ class ServerProcess:
     """
 
     def __init__(
-        self, command: list[str], workdir: Path, timeout: float = 30.0, ready_path: str = "/books"
+        self,
+        command: list[str],
+        workdir: Path,
+        timeout: float = 30.0,
+        ready_path: str = "/books",
+        drop_env: tuple[str, ...] = (),
     ) -> None:
         self.command = command
+        self.drop_env = drop_env
         self.workdir = workdir
         self.timeout = timeout
         self.ready_path = ready_path
@@ -48,7 +55,8 @@ class ServerProcess:
 
     def start(self) -> str:
         command = self.command
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {k: v for k, v in os.environ.items() if k not in self.drop_env}
+        env["PYTHONUNBUFFERED"] = "1"
         self._process = subprocess.Popen(
             command,
             cwd=self.workdir,
@@ -119,8 +127,31 @@ class ServerProcess:
         self.stop()
 
 
+def reference_app_installed() -> bool:
+    """Can ``python -m reference_app`` run here (the ``reference`` extra is installed)?"""
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("reference_app", "responder")
+    )
+
+
+_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+
+
+def mask(text: str) -> str:
+    """``text`` with the password of every URL in it masked.
+
+    Example: ``mask("postgresql://kit:s3cret@db/books")`` is ``"postgresql://kit:***@db/books"``.
+    """
+    return _PASSWORD.sub(r"\1***@", text)
+
+
 def reference_app_process(workdir: Path, database_url: str | None = None) -> ServerProcess:
-    """The reference app on a free port, on ``database_url`` or a new SQLite file in ``workdir``."""
+    """The reference app on a free port, on ``database_url`` or a new SQLite file in ``workdir``.
+
+    The app gets its database only from the command line: ``DATABASE_URL`` (which the app would
+    read as a fallback) is removed from its environment, so a user's database is never touched
+    unless the kit was told to use it.
+    """
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'books.db'}"
     command = [sys.executable, "-m", "reference_app", "--host", "127.0.0.1", "--port", "0"]
-    return ServerProcess([*command, "--database-url", url], workdir)
+    return ServerProcess([*command, "--database-url", url], workdir, drop_env=("DATABASE_URL",))

@@ -24,10 +24,17 @@ import httpx
 import pytest
 
 from conformance import hookspecs
-from conformance._boot import BootError, ServerProcess, reference_app_process
+from conformance._boot import (
+    BootError,
+    ServerProcess,
+    mask,
+    reference_app_installed,
+    reference_app_process,
+)
 from conformance._client import BooksClient
 from conformance._exchange import Exchange, fingerprint, reproducer
 from conformance._expectations import ExpectationsError, load_expectations
+from conformance._html import write_report_html
 from conformance._profiles import PROFILES, Profile
 from conformance._registry import load_registry
 from conformance._report import ConformanceReport, Failure, Hygiene
@@ -48,7 +55,7 @@ LAYERS = {
 #: generated layers, then concurrency, so ``-x`` stops at a root cause.
 ORDER = ("examples", "properties", "state machine", "schemathesis", "concurrency")
 MODULE_ORDER = ("test_operations", "test_validation", "test_errors")
-REPORT_OPTIONS = ("conformance_report_json", "conformance_report_md")
+REPORT_OPTIONS = ("conformance_report_json", "conformance_report_md", "conformance_report_html")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
 
@@ -86,26 +93,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-expectations",
         metavar="FILE",
-        default=os.environ.get("CONFORMANCE_EXPECTATIONS"),
+        default=None,
         help="TOML file of requirement IDs this implementation knowingly fails "
         "(env CONFORMANCE_EXPECTATIONS)",
     )
     group.addoption(
         "--conformance-report-json",
         metavar="PATH",
-        default=os.environ.get("CONFORMANCE_REPORT_JSON"),
+        default=None,
         help="write per-requirement verdicts as JSON (env CONFORMANCE_REPORT_JSON)",
     )
     group.addoption(
         "--conformance-report-md",
         metavar="PATH",
-        default=os.environ.get("CONFORMANCE_REPORT_MD"),
+        default=None,
         help="write the report as Markdown, e.g. $GITHUB_STEP_SUMMARY (env CONFORMANCE_REPORT_MD)",
+    )
+    group.addoption(
+        "--conformance-report-html",
+        metavar="PATH",
+        default=None,
+        help="write a self-contained HTML report: filterable requirement table, one section per "
+        "failure with its reproducer (env CONFORMANCE_REPORT_HTML)",
     )
     group.addoption(
         "--conformance-profile",
         choices=sorted(PROFILES),
-        default=os.environ.get("CONFORMANCE_PROFILE", "default"),
+        default=None,
         help="generated-test budget: quick, default or thorough (env CONFORMANCE_PROFILE)",
     )
     group.addoption(
@@ -118,7 +132,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conformance-repro-dir",
         metavar="DIR",
-        default=os.environ.get("CONFORMANCE_REPRO_DIR"),
+        default=None,
         help="write a reproducer script per failure here (env CONFORMANCE_REPRO_DIR; default: "
         "a new temporary directory, named in the summary)",
     )
@@ -126,36 +140,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-timeout",
         metavar="SECONDS",
         type=_positive_float,
-        default=os.environ.get("CONFORMANCE_TIMEOUT", "10"),
+        default=None,
         help="per-request timeout in seconds (env CONFORMANCE_TIMEOUT, default 10)",
+    )
+    group.addoption(
+        "--conformance-reference-db",
+        metavar="URL",
+        default=None,
+        help="with no --base-url, the database the booted reference app uses (env "
+        "CONFORMANCE_REFERENCE_DB; default: a new temporary SQLite file). DATABASE_URL is never "
+        "read by the kit",
     )
 
 
+ENV = {
+    "conformance_expectations": "CONFORMANCE_EXPECTATIONS",
+    "conformance_report_json": "CONFORMANCE_REPORT_JSON",
+    "conformance_report_md": "CONFORMANCE_REPORT_MD",
+    "conformance_report_html": "CONFORMANCE_REPORT_HTML",
+    "conformance_profile": "CONFORMANCE_PROFILE",
+    "conformance_repro_dir": "CONFORMANCE_REPRO_DIR",
+    "conformance_timeout": "CONFORMANCE_TIMEOUT",
+    "conformance_reference_db": "CONFORMANCE_REFERENCE_DB",
+}
+
+
 class Kit:
-    """The plugin's per-run state: target, client, report and the current test's exchanges."""
+    """The plugin's per-run state: target, client, report and the current test's exchanges.
+
+    Nothing is read, checked or printed until :meth:`activate` (when conformance tests are
+    collected), so the plugin stays out of the way of any other test run.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.registry = load_registry()
-        strict = config.getoption("conformance_strict")
-        self.strict = bool(strict) if strict is not None else _flag("CONFORMANCE_STRICT")
-        profile = config.getoption("conformance_profile")
-        if profile not in PROFILES:
-            raise pytest.UsageError(
-                f"CONFORMANCE_PROFILE={profile!r}: choose one of {', '.join(sorted(PROFILES))}"
-            )
-        self.profile = PROFILES[profile]
-        path = config.getoption("conformance_expectations")
-        try:
-            self.expectations = load_expectations(Path(path), self.registry) if path else {}
-        except ExpectationsError as error:
-            raise pytest.UsageError(str(error)) from None
-        for option in REPORT_OPTIONS:
-            check_writable(config.getoption(option), option)
-        self.report = ConformanceReport(self.registry, self.expectations, self.strict)
+        self.active = False
         self.app: ServerProcess | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.url = ""
+        self.target_label = ""  # how the header names the target
         self.current: list[Exchange] = []
         self.reported: list[RequirementViolation] = []  # non-gating: reported when a test ends
         self.blocked: list[str] = []  # the root causes that kept the current test from running
@@ -168,6 +191,41 @@ class Kit:
         self.unwritten: list[str] = []  # reports that could not be written at the end
         self.started = time.time()
 
+    def setting(self, name: str) -> Any:
+        """An option's value, else its environment variable's (see :data:`ENV`)."""
+        value = self.config.getoption(name)
+        return value if value is not None else os.environ.get(ENV[name]) or None
+
+    def activate(self) -> None:
+        """Read and check every setting (usage errors before any request), once."""
+        if self.active:
+            return
+        config = self.config
+        self.registry = load_registry()
+        strict = config.getoption("conformance_strict")
+        self.strict = bool(strict) if strict is not None else _flag("CONFORMANCE_STRICT")
+        profile = self.setting("conformance_profile") or "default"
+        if profile not in PROFILES:
+            raise pytest.UsageError(
+                f"CONFORMANCE_PROFILE={profile!r}: choose one of {', '.join(sorted(PROFILES))}"
+            )
+        self.profile = PROFILES[profile]
+        timeout = self.setting("conformance_timeout") or 10.0
+        try:
+            self.timeout = _positive_float(timeout) if isinstance(timeout, str) else timeout
+        except argparse.ArgumentTypeError as error:
+            raise pytest.UsageError(f"CONFORMANCE_TIMEOUT: {error}") from None
+        path = self.setting("conformance_expectations")
+        try:
+            self.expectations = load_expectations(Path(path), self.registry) if path else {}
+        except ExpectationsError as error:
+            raise pytest.UsageError(str(error)) from None
+        self.reports = {option: self.setting(option) for option in REPORT_OPTIONS}
+        for option, report_path in self.reports.items():
+            check_writable(report_path, option)
+        self.report = ConformanceReport(self.registry, self.expectations, self.strict)
+        self.active = True
+
     # -- target ----------------------------------------------------------------------------------
     def resolve_target(self) -> str:
         """The base URL under test, booting the reference app when none is given."""
@@ -177,12 +235,7 @@ class Kit:
         url = config.hook.pytest_conformance_target(config=config)
         url = url or config.getoption("base_url", None) or config.getini("base_url")
         if not url:
-            self._tmp = tempfile.TemporaryDirectory(prefix="conformance-")
-            self.app = reference_app_process(Path(self._tmp.name), os.environ.get("DATABASE_URL"))
-            try:
-                url = self.app.start()
-            except BootError as error:
-                pytest.exit(f"conformance: {error}", returncode=pytest.ExitCode.USAGE_ERROR)
+            url = self._boot()
             config.option.base_url = url
         if not url.startswith(("http://", "https://")):
             pytest.exit(
@@ -191,11 +244,32 @@ class Kit:
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
         self.url = url.rstrip("/")
+        self.target_label = self.target_label or "given with --base-url"
         self._check_reachable()
         return self.url
 
+    def _boot(self) -> str:
+        """Boot the bundled reference app (on a new SQLite file unless told otherwise)."""
+        if not reference_app_installed():
+            pytest.exit(
+                "conformance: no --base-url given and the bundled reference app is not "
+                "installed; pass --base-url URL of your server, or "
+                "pip install 'books-conformance[reference]'",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+        self._tmp = tempfile.TemporaryDirectory(prefix="conformance-")
+        database = self.setting("conformance_reference_db")
+        where = f"on {mask(database)}" if database else "on a temporary SQLite file"
+        self.app = reference_app_process(Path(self._tmp.name), database)
+        try:
+            url = self.app.start()
+        except BootError as error:
+            pytest.exit(f"conformance: {mask(str(error))}", returncode=pytest.ExitCode.USAGE_ERROR)
+        self.target_label = f"the bundled reference app {where}"
+        return url
+
     def _check_reachable(self) -> None:
-        timeout = self.config.getoption("conformance_timeout")
+        timeout = self.timeout
         try:
             with httpx.Client(timeout=timeout) as client:
                 client.get(self.url + "/books")
@@ -219,8 +293,9 @@ class Kit:
         record = getattr(report, "conformance", None)
         if record is None:
             return
+        self.activate()  # (the xdist controller collects nothing itself)
         self.report.target = self.report.target or record["target"]
-        self.report.record_pass(record["passed"])
+        self.report.record_pass(record["passed"], record["layer"])
         exchanges = [Exchange(**ex) for ex in record.get("exchanges", [])]
         for failure in record["failures"]:
             exchange = Exchange(**failure["exchange"]) if failure["exchange"] else None
@@ -257,7 +332,7 @@ class Kit:
         """Write the replay of ``exchanges`` as a script; return its path (None if it failed)."""
         try:
             if self._repro_dir is None:
-                chosen = self.config.getoption("conformance_repro_dir")
+                chosen = self.setting("conformance_repro_dir")
                 if chosen:
                     Path(chosen).mkdir(parents=True, exist_ok=True)
                     self._repro_dir = Path(chosen)
@@ -273,7 +348,7 @@ class Kit:
     def new_client(self) -> BooksClient:
         self.client = BooksClient(
             self.resolve_target(),
-            timeout=self.config.getoption("conformance_timeout"),
+            timeout=self.timeout,
             on_violation=self.on_violation,
             on_exchange=self.on_exchange,
         )
@@ -312,10 +387,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.stash[KIT].stop()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    kit = config.stash[KIT]
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The kit's header line, only when conformance tests were collected."""
+    kit = session.config.stash[KIT]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not kit.active or reporter is None or hasattr(session.config, "workerinput"):
+        return
     mode = "strict" if kit.strict else "MUST gates, SHOULD/MAY reported"
-    return (
+    reporter.write_line(
         f"conformance: Books API contract v{kit.registry.contract_version}, "
         f"{len(kit.registry)} requirements, {mode}, profile {kit.profile.name}"
     )
@@ -325,6 +404,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Traceability: every kit test names known requirements; every requirement has a test."""
     kit = config.stash[KIT]
+    if not any(is_kit_item(item) for item in items):
+        return
+    kit.activate()
     problems = []
     covered: set[str] = set()
     modules = set()
@@ -401,7 +483,11 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
     if any(is_kit_item(item) for item in session.items):
-        session.config.stash[KIT].resolve_target()
+        kit = session.config.stash[KIT]
+        kit.resolve_target()
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not hasattr(session.config, "workerinput"):
+            reporter.write_line(f"conformance: target {kit.url} ({kit.target_label})")
 
 
 def needs_of(kit: Kit, item: pytest.Item) -> set[str]:
@@ -414,13 +500,13 @@ def needs_of(kit: Kit, item: pytest.Item) -> set[str]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     kit = item.config.stash[KIT]
+    if not is_kit_item(item):
+        return
     kit.current = []
     kit.reported = []
     kit.marks = []
     kit.blocked = []
     kit.mark()
-    if not is_kit_item(item):
-        return
     if kit.report.gone:
         kit.blocked = ["the target stopped answering"]
         pytest.skip(f"not run: {kit.report.gone}")
@@ -435,7 +521,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    item.config.stash[KIT].mark()  # what follows is cleanup, maybe sent concurrently
+    if is_kit_item(item):
+        item.config.stash[KIT].mark()  # what follows is cleanup, maybe sent concurrently
 
 
 def _failure(
@@ -612,6 +699,7 @@ def provenance(kit: Kit) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             tools[name] = None
     return {
+        "target_description": kit.target_label,
         "kit_version": KIT_VERSION,
         "profile": kit.profile.name,
         "tools": tools,
@@ -622,7 +710,9 @@ def provenance(kit: Kit) -> dict[str, Any]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     kit = session.config.stash.get(KIT, None)
-    if kit is None or not kit.report.ran_any() or hasattr(session.config, "workerinput"):
+    if kit is None or not kit.active or hasattr(session.config, "workerinput"):
+        return
+    if not kit.report.ran_any():
         return
     kit.report.meta = provenance(kit)
     failing = (
@@ -637,8 +727,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for option, write in (
         ("conformance_report_json", kit.report.write_json),
         ("conformance_report_md", kit.report.write_markdown),
+        ("conformance_report_html", lambda path: write_report_html(kit.report, path)),
     ):
-        path = session.config.getoption(option)
+        path = kit.reports[option]
         if not path:
             continue
         try:
@@ -652,7 +743,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     kit = terminalreporter.config.stash.get(KIT, None)
-    if kit is None or not kit.report.ran_any():
+    if kit is None or not kit.active or not kit.report.ran_any():
         return
     terminalreporter.write_sep("=", "Books API conformance")
     for line in kit.report.terminal_lines():

@@ -10,7 +10,8 @@ Library::
         pg.stop()                         # "database down"; pg.start() brings it back
     # stopped and deleted here
 
-CLI (runs CMD with DATABASE_URL set; reuses an existing DATABASE_URL as is)::
+CLI (runs CMD with DATABASE_URL set, and CONFORMANCE_REFERENCE_DB to the same URL so that the
+kit boots its reference app on it; reuses an existing DATABASE_URL as is)::
 
     python -m tools.pgtemp -- pytest tests/
 
@@ -287,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     server: PostgresServer | None = None
     try:
-        env = None
-        if not os.environ.get("DATABASE_URL"):
+        url = os.environ.get("DATABASE_URL", "")
+        if not url:
             started = time.monotonic()
             server = PostgresServer()
             server.start()
@@ -298,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            env = {**os.environ, "DATABASE_URL": server.url}
+            url = server.url
+        env = {**os.environ, "DATABASE_URL": url, "CONFORMANCE_REFERENCE_DB": url}
         if received:
             return 128 + received[0]
         try:
