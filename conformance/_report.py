@@ -75,6 +75,7 @@ class Verdict:
     failures: int = 0
     first_failure: Failure | None = None
     layers: set[str] = field(default_factory=set)  # layers that caught a failure
+    judged: set[str] = field(default_factory=set)  # layers whose tests of it passed
     blocked_by: set[str] = field(default_factory=set)  # root causes that kept tests from it
 
 
@@ -130,9 +131,11 @@ class ConformanceReport:
         return hashlib.sha256(lines.encode()).hexdigest()
 
     # -- recording -------------------------------------------------------------------------------
-    def record_pass(self, requirements: Sequence[str]) -> None:
+    def record_pass(self, requirements: Sequence[str], layer: str | None = None) -> None:
         for rid in requirements:
             self.verdicts[rid].passes += 1
+            if layer is not None:
+                self.verdicts[rid].judged.add(layer)
 
     def record_failure(self, requirement: str, failure: Failure) -> None:
         verdict = self.verdicts[requirement]
@@ -299,6 +302,7 @@ class ConformanceReport:
                     "passes": verdict.passes,
                     "failures": verdict.failures,
                     "caught_by": sorted(verdict.layers),
+                    "judged_by": sorted(verdict.layers | verdict.judged),
                     "blocked_by": sorted(verdict.blocked_by) if self.status(rid) == BLOCKED else [],
                     "expected_reason": self.expectations.get(rid),
                     "first_failure": verdict.first_failure.to_dict()
