@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -96,6 +97,7 @@ class BooksClient:
         self.silent = 0  # requests in a row that got no answer
         self.gone: str | None = None  # why the target counts as gone
         self._lock = threading.Lock()
+        self._local = threading.local()  # the exchange each thread sent last (see sent())
         self._retired: list[httpx.Client] = []
         self._http = self._new_http()
 
@@ -142,13 +144,17 @@ class BooksClient:
                             rule=rule, want=WANTS.get(rule or ""))  # fmt: skip
         with self._lock:
             self.history.append(exchange)
+        self._local.exchange = exchange
         try:
+            exchange.invoked = time.monotonic()
             response = self._http.request(
                 method, self.base_url + path, content=content, headers=sent_headers
             )
         except httpx.TransportError as error:
+            exchange.completed = time.monotonic()
             self._no_answer(exchange, error, check)
             raise
+        exchange.completed = time.monotonic()
         self.silent = 0
         exchange.status = response.status_code
         exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
@@ -163,6 +169,15 @@ class BooksClient:
         if check:
             self.check_response(exchange)
         return response
+
+    def sent(self) -> Exchange:
+        """The exchange the calling thread sent last (threads of a concurrent batch each get
+        their own).
+
+        Example: ``client.get("/books"); history.append(client.sent())``.
+        """
+        exchange: Exchange = self._local.exchange
+        return exchange
 
     def _no_answer(self, exchange: Exchange, error: httpx.TransportError, check: bool) -> None:
         """Record a request that got no answer; the SILENT_LIMIT-th in a row ends the run."""

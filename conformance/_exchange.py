@@ -29,6 +29,10 @@ class Exchange:
     rule: str | None = None  # the rule this request had to meet, when the sender knows it
     want: str | None = None  # what that rule wants as the answer (e.g. "201 with the book")
     batch: int | None = None  # requests of one batch were sent concurrently
+    #: time.monotonic() when the request was handed to the connection, and when its answer (or
+    #: its failure) came back: a concurrent history's invocation and completion times
+    invoked: float | None = None
+    completed: float | None = None
 
     def response_json(self) -> Any:
         """The decoded response body, or None when it is not JSON."""
