@@ -23,6 +23,9 @@ class Profile:
     #: Seconds Hypothesis may spend shrinking one failure (its default is five minutes): the
     #: verdict is known before shrinking starts, only the example gets smaller.
     shrink_seconds: int
+    #: Rounds of the mixed concurrent workload judged as a history (CONC-LINEARIZABLE), each
+    #: the contract's number of requests in flight at once.
+    concurrency_rounds: int = 8
 
 
 PROFILES = {
@@ -35,6 +38,7 @@ PROFILES = {
             stateful_steps=20,
             schemathesis_examples=10,
             shrink_seconds=5,
+            concurrency_rounds=3,
         ),
         Profile(
             "default",
@@ -43,6 +47,7 @@ PROFILES = {
             stateful_steps=30,
             schemathesis_examples=25,
             shrink_seconds=10,
+            concurrency_rounds=8,
         ),
         Profile(
             "thorough",
@@ -51,6 +56,7 @@ PROFILES = {
             stateful_steps=50,
             schemathesis_examples=300,
             shrink_seconds=120,
+            concurrency_rounds=40,
         ),
     )
 }

@@ -47,6 +47,7 @@ class Failure:
     exchange: Exchange | None
     requirements: tuple[str, ...] = ()  # every rule the same failure is filed under
     script: str | None = None  # where the reproducer was written
+    timeline: list[dict[str, Any]] | None = None  # a concurrent history's operations, as data
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,6 +65,7 @@ class Failure:
             "want": ex.want if ex else None,
             "reproducer": reproducer(self.exchanges) if self.exchanges else None,
             "reproducer_path": self.script,
+            **({"timeline": self.timeline} if self.timeline is not None else {}),
         }
 
 

@@ -8,6 +8,9 @@ need) a *blocked* test.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from conformance._exchange import Exchange
 
 #: What the contract wants as the answer to a request that must meet a rule (for failure texts
@@ -50,6 +53,11 @@ class RequirementViolation(AssertionError):
     message: str
     exchange: Exchange | None
     also: tuple[str, ...]
+    #: A concurrent history's failure: its operations as data (client, request and answer,
+    #: times), for the JSON report, and the exchanges its reproducer replays (instead of all
+    #: of the test's).
+    timeline: list[dict[str, Any]] | None
+    replay: Sequence[Exchange] | None
 
     def __init__(
         self,
@@ -58,12 +66,16 @@ class RequirementViolation(AssertionError):
         exchange: Exchange | None = None,
         *,
         also: tuple[str, ...] = (),
+        timeline: list[dict[str, Any]] | None = None,
+        replay: Sequence[Exchange] | None = None,
     ) -> None:
         super().__init__(f"[{requirement}] {message}")
         self.requirement = requirement
         self.message = message
         self.exchange = exchange
         self.also = tuple(rid for rid in dict.fromkeys(also) if rid != requirement)
+        self.timeline = timeline
+        self.replay = replay
 
     @property
     def requirements(self) -> tuple[str, ...]:

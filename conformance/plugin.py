@@ -300,8 +300,10 @@ class Kit:
         for failure in record["failures"]:
             exchange = Exchange(**failure["exchange"]) if failure["exchange"] else None
             rules = tuple(failure["requirements"])
-            entry = Failure(report.nodeid, record["layer"], failure["message"], exchanges,
-                            exchange, rules, failure.get("script"))  # fmt: skip
+            replay = [Exchange(**ex) for ex in failure.get("replay") or []] or exchanges
+            entry = Failure(report.nodeid, record["layer"], failure["message"], replay,
+                            exchange, rules, failure.get("script"),
+                            failure.get("timeline"))  # fmt: skip
             for rid in rules:
                 self.report.record_failure(rid, entry)
         if record.get("blocked"):
@@ -535,6 +537,8 @@ def _failure(
         "message": message[:4000],
         "exchange": asdict(violation.exchange) if violation.exchange else None,
         "script": script,
+        "timeline": violation.timeline,
+        "replay": [asdict(ex) for ex in violation.replay] if violation.replay else None,
     }
 
 
@@ -605,7 +609,8 @@ def pytest_runtest_makereport(
         _skip(report, f"not judged: {error}")
     elif report.failed and isinstance(error, RequirementViolation):
         judged = [rid for rid in error.requirements if rid in marks]
-        script = kit.write_reproducer(list(error.requirements), kit.current)
+        replay = list(error.replay) if error.replay else kit.current
+        script = kit.write_reproducer(list(error.requirements), replay)
         failures.append(_failure(kit, error, script))
         if judged:
             record["judged"] = list(error.requirements)

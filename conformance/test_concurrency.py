@@ -1,49 +1,28 @@
 """Concurrency checks: the contract's number of requests in flight at once, released together by
 a barrier. Each request names the rule its answer must meet; a 5xx under load blames NO-5XX and
-CONC-NO-5XX."""
+CONC-NO-5XX. Bursts are recorded as histories (every request with its client, invocation and
+completion time and answer) and judged for linearizability (``_linearize.py``)."""
 
 from __future__ import annotations
 
-import itertools
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from conformance._cases import LIMITS, valid_body
 from conformance._client import BooksClient
+from conformance._exchange import Exchange
 from conformance._judge import check_book, expected, last, read_book, rule_for_book, same_book
+from conformance._profiles import Profile
 from conformance._violation import require
+from conformance._workload import SETUP, judge, mixed_rounds, recorded, together
 
 requirement = pytest.mark.requirement
 WIDTH = LIMITS.concurrency
-T = TypeVar("T")
-_batches = itertools.count(1)
 UNDER_LOAD = "CONC-NO-5XX"
-
-
-def together(client: BooksClient, calls: list[Callable[[], T]]) -> list[T]:
-    """Run ``calls`` on one thread each, released at the same instant; bounded by WIDTH. The
-    exchanges they make are tagged as one batch (their reproducer replays them concurrently)."""
-    assert len(calls) <= WIDTH
-    barrier = threading.Barrier(len(calls), timeout=30)
-    start = len(client.history)
-
-    def run(call: Callable[[], T]) -> T:
-        barrier.wait()
-        return call()
-
-    try:
-        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-            return [future.result() for future in [pool.submit(run, call) for call in calls]]
-    finally:
-        batch = next(_batches)
-        for exchange in client.history[start:]:
-            exchange.batch = batch
 
 
 def exchange_of(client: BooksClient, response: httpx.Response) -> Any:
@@ -52,16 +31,6 @@ def exchange_of(client: BooksClient, response: httpx.Response) -> Any:
         if exchange.response_body is response.content and exchange.status == response.status_code:
             return exchange
     return last(client)
-
-
-def require_all(
-    client: BooksClient, rule: str, responses: list[httpx.Response], status: int, what: str
-) -> None:
-    """Every response of a batch has ``status`` (else ``rule`` is blamed, with the first odd
-    exchange)."""
-    wrong = [r for r in responses if r.status_code != status]
-    require(rule, not wrong, f"{what} got {[r.status_code for r in wrong]}, want {status}",
-            exchange_of(client, wrong[0]) if wrong else None)  # fmt: skip
 
 
 @requirement("CONC-NO-5XX")
@@ -112,8 +81,9 @@ def test_delete_racing_reads_yields_200_or_404(client: BooksClient, book: dict[s
 @requirement("CONC-CREATE")
 def test_concurrent_creates_get_distinct_ids(client: BooksClient) -> None:
     bodies = [valid_body(year=index) for index in range(WIDTH)]
-    responses = together(client, [partial(client.create, body, rule=UNDER_LOAD) for body in bodies])
-    require_all(client, "CONC-CREATE", responses, 201, "concurrent creates")
+    history = recorded(client, [partial(client.create, body, rule=UNDER_LOAD) for body in bodies])
+    require_every("CONC-CREATE", history, 201, "concurrent creates")
+    responses = [_response(ex) for _, ex in history]
     ids = [r.json().get("id") if isinstance(r.json(), dict) else None for r in responses]
     require(
         "CONC-CREATE",
@@ -130,6 +100,7 @@ def test_concurrent_creates_get_distinct_ids(client: BooksClient) -> None:
             "CONC-CREATE",
             last(client),
         )
+    judge([*history, (SETUP, last(client))], "CONC-CREATE")
 
 
 @requirement("CONC-PUT")
@@ -139,10 +110,10 @@ def test_concurrent_puts_leave_one_whole_body(client: BooksClient, book: dict[st
         valid_body(title=f"title {i}", author=f"author {i}", year=i, isbn=f"isbn {i}")
         for i in range(WIDTH)
     ]
-    responses = together(
+    history = recorded(
         client, [partial(client.put, item, body, rule=UNDER_LOAD) for body in bodies]
     )
-    require_all(client, "CONC-PUT", responses, 200, "concurrent PUTs")
+    require_every("CONC-PUT", history, 200, "concurrent PUTs")
     final = read_book(client, book["id"])
     rules = {rule_for_book(final, expected(body, book["id"]), "CONC-PUT") for body in bodies}
     require(
@@ -158,3 +129,24 @@ def test_concurrent_puts_leave_one_whole_body(client: BooksClient, book: dict[st
         f"after {WIDTH} concurrent PUTs the book is {final!a}, which is none of the bodies sent",
         last(client),
     )
+    created = next(ex for ex in client.history if ex.method == "POST" and ex.status == 201
+                   and (ex.response_json() or {}).get("id") == book["id"])  # fmt: skip
+    judge([(SETUP, created), *history, (SETUP, last(client))], "CONC-PUT")
+
+
+@requirement("CONC-LINEARIZABLE")
+def test_mixed_rounds_are_linearizable(client: BooksClient, profile: Profile) -> None:
+    judge(mixed_rounds(client, profile.concurrency_rounds), "CONC-LINEARIZABLE")
+
+
+def require_every(rule: str, history: list[tuple[int, Exchange]], status: int, what: str) -> None:
+    """Every exchange of a recorded batch got ``status`` (else ``rule`` is blamed, with the
+    first odd one)."""
+    wrong = [ex for _, ex in history if ex.status != status]
+    require(rule, not wrong, f"{what} got {[ex.status for ex in wrong]}, want {status}",
+            wrong[0] if wrong else None)  # fmt: skip
+
+
+def _response(exchange: Exchange) -> httpx.Response:
+    """A recorded answer as a response, for the status checks written for responses."""
+    return httpx.Response(exchange.status or 0, content=exchange.response_body)
