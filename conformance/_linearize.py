@@ -45,6 +45,7 @@ INCONCLUSIVE = "inconclusive"
 # compiled operation codes; the read-only ones are placed greedily
 CREATE, READ, PUT, PUT_404, DELETE, DELETE_404, LIST = range(7)
 READ_ONLY = frozenset({READ, PUT_404, DELETE_404, LIST})
+UNOBSERVED = "<unobserved>"  # the value of a write no operation observes
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,13 @@ def _compile(ops: Sequence[Operation]) -> tuple[list[Compiled], int]:
     ids = sorted({op.book for op in ops if op.book is not None})
     slot = {book_id: index for index, book_id in enumerate(ids)}
     scope = {op.book for op in ops if op.kind == "create"}
+    observed = {(op.book, op.result) for op in ops if op.kind == "read"}
+    observed |= {pair for op in ops if op.kind == "list" for pair in op.seen}
+
+    def kept(book: int, value: str | None) -> str | None:
+        # a value nobody observes is as good as any other: one token merges their states
+        return value if (book, value) in observed else UNOBSERVED
+
     out: list[Compiled] = []
     for op in ops:
         if op.kind == "list":
@@ -105,12 +113,13 @@ def _compile(ops: Sequence[Operation]) -> tuple[list[Compiled], int]:
         assert op.book is not None
         s = slot[op.book]
         if op.kind == "create":
-            out.append((CREATE, s, op.arg, op.result, None))
+            out.append((CREATE, s, kept(op.book, op.arg), None, None))
         elif op.kind == "read":
             out.append((READ, s, None, op.result, None))
-        elif op.kind == "put":
-            code = PUT_404 if op.result == GONE else PUT
-            out.append((code, s, op.arg, op.result, None))
+        elif op.kind == "put" and op.result == GONE:
+            out.append((PUT_404, s, None, op.result, None))
+        elif op.kind == "put":  # answered with its own book, or never legal
+            out.append((PUT, s, kept(op.book, op.arg), "ok" if op.result == op.arg else "", None))
         else:
             out.append((DELETE_404 if op.result == GONE else DELETE, s, None, op.result, None))
     return out, len(ids)
@@ -129,6 +138,21 @@ def _legal_read(state: tuple[str, ...], op: Compiled) -> bool:
     return not is_value(state[s])
 
 
+def _unmet(state: tuple[str, ...], op: Compiled) -> list[tuple[int, str]]:
+    """What a read-only op needs that ``state`` lacks: (slot, value or GONE for absent)."""
+    code, s, _, result, want = op
+    if code == LIST:
+        assert want is not None
+        return [
+            (slot, w if w is not None else GONE)
+            for slot, (st, w) in enumerate(zip(state, want, strict=True))
+            if w != "*" and (st != w if w is not None else is_value(st))
+        ]
+    if code == READ and result != GONE:
+        return [] if state[s] == result else [(s, str(result))]
+    return [(s, GONE)] if is_value(state[s]) else []
+
+
 def _apply(state: tuple[str, ...], op: Compiled) -> tuple[str, ...] | None:
     """The state after the write ``op``, or None when it is not legal in ``state``."""
     code, s, arg, result, _ = op
@@ -136,7 +160,7 @@ def _apply(state: tuple[str, ...], op: Compiled) -> tuple[str, ...] | None:
     if code == CREATE:
         ok = current == UNBORN
     elif code == PUT:
-        ok = is_value(current) and result == arg
+        ok = is_value(current) and result == "ok"
     else:  # DELETE
         ok = is_value(current)
         arg = GONE
@@ -179,7 +203,30 @@ def search(ops: Sequence[Operation], meter: _Meter) -> bool:
                 bits >>= 1
                 base += 1
         writes = [i for i in allowed if compiled[i][0] not in READ_ONLY]
+        if hopeless(base, bits, state, allowed):
+            return base, bits, []
         return base, bits, sorted(writes, key=lambda i: completed[i])
+
+    def hopeless(base: int, bits: int, state: tuple[str, ...], allowed: list[int]) -> bool:
+        """Is some allowed read-only op illegal now with no pending write, invoked before it
+        completed, that could make it legal? Then no placement from here works."""
+        waiting = [i for i in allowed if compiled[i][0] in READ_ONLY]
+        if not waiting:
+            return False
+        horizon = max(completed[i] for i in waiting)
+        producers: dict[tuple[int, str], float] = {}
+        i = base
+        while i < n and invoked[i] <= horizon:
+            if not bits >> (i - base) & 1 and compiled[i][0] not in READ_ONLY:
+                code, slot, arg, _, _ = compiled[i]
+                made = (slot, GONE if code == DELETE else str(arg))
+                producers[made] = min(producers.get(made, invoked[i]), invoked[i])
+            i += 1
+        for r in waiting:
+            for slot, need in _unmet(state, compiled[r]):
+                if producers.get((slot, need), float("inf")) > completed[r]:
+                    return True
+        return False
 
     start: tuple[str, ...] = (UNBORN,) * slots
     base, bits, writes = settle(0, 0, start)

@@ -30,10 +30,14 @@ from .app import (
     send_response,
     serve_lifespan,
 )
-from .mutants import MUTANTS, MUTANTS_BY_NAME
+from .mutants import MUTANTS, Mutant
+from .race_mutants import RACE_MUTANTS
 
 CORRECT = "correct"
-VARIANTS: tuple[str, ...] = (CORRECT, *(m.name for m in MUTANTS))
+#: Every mutant served: those of ``mutants.py`` and the races of ``race_mutants.py``.
+SERVED: tuple[Mutant, ...] = (*MUTANTS, *RACE_MUTANTS)
+SERVED_BY_NAME: dict[str, Mutant] = {m.name: m for m in SERVED}
+VARIANTS: tuple[str, ...] = (CORRECT, *(m.name for m in SERVED))
 
 
 def create_app(mutant: str | None = None) -> ASGIApp:
@@ -41,7 +45,7 @@ def create_app(mutant: str | None = None) -> ASGIApp:
     if mutant is None or mutant == CORRECT:
         return BooksApp()
     try:
-        return MUTANTS_BY_NAME[mutant].app_class()
+        return SERVED_BY_NAME[mutant].app_class()
     except KeyError:
         raise ValueError(f"unknown variant {mutant!r}; choose from {', '.join(VARIANTS)}") from None
 
@@ -81,7 +85,7 @@ class Zoo:
 def describe() -> list[dict[str, object]]:
     """The variants as data: name, path prefix, and for mutants what they break."""
     rows: list[dict[str, object]] = [{"name": CORRECT, "path": f"/{CORRECT}", "breaks": None}]
-    for m in MUTANTS:
+    for m in SERVED:
         rows.append(
             {
                 "name": m.name,
