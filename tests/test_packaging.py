@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tomllib
 from importlib.metadata import entry_points
@@ -25,10 +26,37 @@ def test_uv_constraints_mirror_constraints_txt() -> None:
     assert tool["uv"]["constraint-dependencies"] == pins
 
 
-def test_schemathesis_pytest_bound_is_declared() -> None:
+REFERENCE_STACK = {
+    "responder",
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "uvicorn",
+    "uvloop",
+    "alembic",
+}
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {
+        re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower() for requirement in requirements
+    }
+
+
+def test_the_kit_installs_without_the_reference_app() -> None:
     project = pyproject()["project"]
     assert isinstance(project, dict)
-    assert "pytest>=8.3,<9.2" in project["dependencies"]  # Schemathesis 4.32 breaks on 9.2
+    kit = _names(project["dependencies"])
+    assert not kit & REFERENCE_STACK, kit & REFERENCE_STACK
+    assert _names(project["optional-dependencies"]["reference"]) >= REFERENCE_STACK
+
+
+def test_pytest_is_not_capped_below_what_schemathesis_allows() -> None:
+    project = pyproject()["project"]
+    assert isinstance(project, dict)
+    assert "pytest>=8.4,<10" in project["dependencies"]
+    oldest = (ROOT / "tools" / "override-pytest-oldest.txt").read_text()
+    assert "pytest==8.4." in oldest, "tox env pytest-oldest runs the oldest supported pytest"
 
 
 def test_no_committed_file_names_a_package_registry_host() -> None:
