@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from conformance._exchange import Exchange, reproducer
 from conformance._registry import LEVELS
@@ -44,12 +45,27 @@ SHOWN_EXCHANGES = 12
 @cache
 def environment() -> jinja2.Environment:
     """The Jinja environment of the kit's templates (autoescaped HTML)."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(("html", "html.j2", "j2")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+    )
+    env.filters["ticks"] = ticks
+    return env
+
+
+def ticks(text: str) -> markupsafe.Markup:
+    """Escape ``text`` and show its `backticked` spans as code (rule texts are Markdown-ish).
+
+    Example: ``ticks("`POST /books` answers 201")`` is ``<code>POST /books</code> answers 201``.
+    """
+    parts = str(markupsafe.escape(text)).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return markupsafe.Markup("`".join(parts))
+    return markupsafe.Markup(
+        "".join(f"<code>{part}</code>" if index % 2 else part for index, part in enumerate(parts))
     )
 
 
