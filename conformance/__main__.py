@@ -11,10 +11,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from conformance._cli import HELP as RUN_HELP
+from conformance._cli import version
 from conformance._registry import load_registry
 from conformance._spec import render_contract_page
 
 EPILOG = """examples:
+  python -m conformance run http://127.0.0.1:8000          # the suite (same as books-conformance)
   python -m conformance spec > docs/contract.md
   python -m conformance ids
   python -m conformance matrix reports/sqlite.json reports/postgres.json -o reports/matrix.html
@@ -32,6 +35,13 @@ examples:
 """
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the suite against URL (books-conformance URL [pytest options])."""
+    from conformance._cli import main as run_suite
+
+    return run_suite(list(args.rest))
 
 
 def spec(args: argparse.Namespace) -> int:
@@ -88,7 +98,10 @@ def parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    main_parser.add_argument("--version", action="version", version=version())
     commands = main_parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = _command(commands, "run", run, epilog=RUN_HELP)
+    sub.add_argument("rest", nargs=argparse.REMAINDER, metavar="[URL] [pytest options]")
     _command(commands, "spec", spec)
     _command(commands, "ids", ids)
     sub = _command(commands, "matrix", matrix, epilog=MATRIX_EPILOG)
@@ -133,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Example: ``main(["ids"])`` prints ``BOOK-SHAPE\\tMUST`` and more, and returns 0.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and argv[1:2] not in (["-h"], ["--help"]):
+        return run(argparse.Namespace(rest=argv[1:]))  # every option after `run` is pytest's
     args = parser().parse_args(argv)
     handler: Handler = args.handler
     return handler(args)

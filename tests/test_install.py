@@ -3,12 +3,18 @@ app never touches a database the kit was not told to use, and no password is pri
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conformance._boot import mask
+from conformance._boot import ServerProcess, mask
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = str(Path(sys.executable).parent / "books-conformance")
 
 pytest_plugins = ["pytester"]
 GARBAGE = {
@@ -91,3 +97,35 @@ def test_no_password_is_printed_when_the_reference_database_is_down(
 )  # fmt: skip
 def test_mask_hides_passwords_only(text: str, masked: str) -> None:
     assert mask(text) == masked
+
+
+def test_the_command_helps_and_knows_its_version() -> None:
+    for command in ([COMMAND], [sys.executable, "-m", "conformance"]):
+        shown = subprocess.run([*command, "--help"], capture_output=True, text=True, check=False)
+        assert shown.returncode == 0, shown.stderr
+        assert "examples:" in shown.stdout
+        version = subprocess.run([*command, "--version"], capture_output=True, text=True)
+        assert version.returncode == 0
+        assert re.fullmatch(r"books-conformance \S+ \(Books API contract v1\)\n", version.stdout)
+
+
+@pytest.mark.parametrize("command", [[COMMAND], [sys.executable, "-m", "conformance", "run"]])
+def test_the_command_runs_the_suite_against_a_url(command: list[str], tmp_path: Path) -> None:
+    server = ServerProcess([sys.executable, "-m", "tests.zoo", "--port", "0"], ROOT,
+                           ready_path="/correct/books")  # fmt: skip
+    with server:
+        args = ["-k", "test_create_returns_201 or test_read_returns", "-q"]
+        good = subprocess.run([*command, f"{server.url}/correct", *args], cwd=tmp_path,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        bad = subprocess.run([*command, f"{server.url}/create-200", *args], cwd=tmp_path,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert good.returncode == 0, good.stdout[-2000:]
+    assert "3 passed" in good.stdout
+    assert bad.returncode == 1
+    assert "CREATE-OK (MUST) failed" in bad.stdout
+
+
+def test_the_command_says_what_a_bad_url_is(tmp_path: Path) -> None:
+    result = subprocess.run([COMMAND, "ftp://host"], capture_output=True, text=True)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.count("\n") == 1 and "is not an http(s) URL" in result.stderr
