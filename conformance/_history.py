@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +70,12 @@ class Operation:
     seen: tuple[tuple[int, str], ...] = ()
     exchange: Exchange | None = None
 
-    def describe(self) -> str:
-        """One line: the request and what came back (titles stand for books)."""
+    def describe(self, ids: Collection[int] | None = None) -> str:
+        """One line: the request and what came back (titles stand for books; a list shows
+        only the books ``ids`` names, when given)."""
         if self.kind == "list":
-            shown = ", ".join(f"{i}:{_label(v)}" for i, v in self.seen)
+            seen = [(i, v) for i, v in self.seen if ids is None or i in ids]
+            shown = ", ".join(f"{i}:{_label(v)}" for i, v in seen)
             return f"GET /books -> [{shown}]"
         path = "/books" if self.kind == "create" else f"/books/{self.book}"
         method = {"create": "POST", "read": "GET", "put": "PUT", "delete": "DELETE"}[self.kind]
@@ -269,6 +271,7 @@ def timeline(ops: Sequence[Operation]) -> str:
     span = max(op.completed for op in ops) - start or 1e-9
     ordered = sorted(ops, key=lambda op: (op.invoked, op.completed))
     marks = {id(op): _MARKS[i % len(_MARKS)] for i, op in enumerate(ordered)}
+    ids = {op.book for op in ops if op.kind == "create" and op.book is not None}
 
     def column(t: float) -> int:
         return min(WIDTH - 1, int((t - start) / span * (WIDTH - 1)))
@@ -291,7 +294,7 @@ def timeline(ops: Sequence[Operation]) -> str:
     for op in ordered:
         lines.append(
             f"{marks[id(op)]}  {'setup' if op.client < 0 else f'client {op.client}'}  "
-            f"{op.describe()}   +{(op.invoked - start) * 1000:.2f} .. "
+            f"{op.describe(ids)}   +{(op.invoked - start) * 1000:.2f} .. "
             f"+{(op.completed - start) * 1000:.2f} ms"
         )
     return "\n".join(lines)
