@@ -55,8 +55,8 @@ def test_pytest_is_not_capped_below_what_schemathesis_allows() -> None:
     project = pyproject()["project"]
     assert isinstance(project, dict)
     assert "pytest>=8.4,<10" in project["dependencies"]
-    oldest = (ROOT / "tools" / "override-pytest-oldest.txt").read_text()
-    assert "pytest==8.4." in oldest, "tox env pytest-oldest runs the oldest supported pytest"
+    tox = (ROOT / "tox.ini").read_text()
+    assert "tools.pin {env_tmp_dir}/constraints.txt pytest==8.4.2" in tox  # env pytest-oldest
 
 
 def test_no_committed_file_names_a_package_registry_host() -> None:
