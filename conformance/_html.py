@@ -88,6 +88,8 @@ def write_report_html(report: ConformanceReport, path: str) -> None:
 def report_context(report: ConformanceReport) -> dict[str, Any]:
     """What the template shows, as plain data."""
     data = report.to_json()
+    for key in ("kit_version", "profile", "tools", "started", "duration_seconds"):
+        data.setdefault(key, None)  # a report not written by the plugin has no provenance
     causes = [_cause(report, number, *cause)
               for number, cause in enumerate(report.root_causes(), start=1)]  # fmt: skip
     anchors = {rid["id"]: cause["anchor"] for cause in causes for rid in cause["rids"]}

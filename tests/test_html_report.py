@@ -65,6 +65,12 @@ def test_the_report_is_self_contained_and_escapes_what_the_target_sent() -> None
     assert 'class="copy"' in html and "curl -sS -X POST" in html
 
 
+def test_a_report_without_provenance_renders() -> None:
+    report = sample_report(broken=False)
+    report.meta = {}
+    assert "Kit</dt><dd>books-conformance unknown" in render_report_html(report)
+
+
 def test_rule_texts_show_backticks_as_code() -> None:
     assert ticks("`POST /books` <b>") == "<code>POST /books</code> &lt;b&gt;"
     assert ticks("odd ` tick") == "odd ` tick"
