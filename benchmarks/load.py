@@ -132,7 +132,15 @@ def merge(runs: list[Stats]) -> Stats:
     return merged
 
 
-def report(name: str, clients: int, rates: list[float], stats: Stats) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(
+    name: str, clients: int, rates: list[float], stats: Stats, cpu: list[float] | None = None
+) -> None:
     ops = " ".join(
         f"{op} {percentile(v, 50) * 1000:.0f}/{percentile(v, 99) * 1000:.0f}"
         for op, v in sorted(stats.latencies.items())
@@ -140,7 +148,8 @@ def report(name: str, clients: int, rates: list[float], stats: Stats) -> None:
     spread = "/".join(f"{r:.0f}" for r in rates)
     print(
         f"{name:<22} {clients:>3} clients {statistics.median(rates):6.0f} req/s ({spread})"
-        f"  5xx {stats.server_errors}  errors {stats.errors}  p50/p99 ms: {ops}",
+        + (f"  CPU {statistics.median(cpu) * 1e6:.0f} us/req" if cpu else "")
+        + f"  5xx {stats.server_errors}  errors {stats.errors}  p50/p99 ms: {ops}",
         flush=True,
     )
 
@@ -180,13 +189,14 @@ VARIANT = [
     "{url}",
 ]
 TARGETS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "reference": ([*REF, "--database-url", "{url}"], {}),
+    # Every target without an access log (the peers' --no-access-log, the reference app's).
+    "reference": ([*REF, "--no-access-log", "--database-url", "{url}"], {}),
     "tutorial": ([*PEER, "benchmarks.peers.tutorial_app:api"], {"DATABASE_URL": "{url}"}),
     "fastapi": ([*PEER, "benchmarks.peers.fastapi_app:app"], {"DATABASE_URL": "{url}"}),
-    # Variants of the reference app, for measuring one server setting (--targets).
+    # Variants of the reference app, for measuring one setting (--targets).
+    "ref-accesslog": ([*REF, "--database-url", "{url}"], {}),  # its default
     "ref-h11": ([*VARIANT, "--http", "h11"], {}),
-    "ref-noaccesslog": ([*VARIANT, "--no-access-log"], {}),
-    "ref-h11-noaccesslog": ([*VARIANT, "--http", "h11", "--no-access-log"], {}),
+    "ref-httptools": ([*VARIANT, "--http", "httptools"], {}),
 }
 DEFAULT_TARGETS = "reference,tutorial,fastapi"
 
@@ -263,13 +273,20 @@ def main() -> int:
         for port in ports.values():  # warm up: connections, caches, JIT-free but import-lazy paths
             asyncio.run(drive(port, 16, 1.0))
         rates: dict[tuple[str, int], list[float]] = defaultdict(list)
+        # Server CPU seconds per request: robust to the box's other load, unlike req/s.
+        cpu: dict[tuple[str, int], list[float]] = defaultdict(list)
+        pids = {key: process.pid for key, process in zip(ports, processes, strict=True)}
         runs: dict[tuple[str, int], list[Stats]] = defaultdict(list)
         keys = list(ports)
         for round_ in range(args.rounds):
             order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
             for clients in levels:
                 for key in order:
+                    pid = pids[key]
+                    cpu_before = cpu_seconds(pid)
                     rate, stats = asyncio.run(drive(ports[key], clients, args.seconds))
+                    requests = sum(map(len, stats.latencies.values()))
+                    cpu[key, clients].append((cpu_seconds(pid) - cpu_before) / max(requests, 1))
                     rates[key, clients].append(rate)
                     runs[key, clients].append(stats)
             print(
@@ -279,9 +296,10 @@ def main() -> int:
         print()
         for clients in levels:
             for key in keys:
-                report(key, clients, rates[key, clients], merge(runs[key, clients]))
+                stats = merge(runs[key, clients])
+                report(key, clients, rates[key, clients], stats, cpu[key, clients])
         print(f"load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
-        print("ratios of median req/s:")
+        print("ratios of median req/s, then of server CPU per request (theirs / reference's):")
         for backend in backends:
             for clients in levels:
                 mine = rates.get((f"reference {backend}", clients))
@@ -291,6 +309,13 @@ def main() -> int:
                     f"{statistics.median(mine) / statistics.median(theirs):.2f}x {peer}"
                     for peer in names
                     if peer != "reference" and (theirs := rates.get((f"{peer} {backend}", clients)))
+                ]
+                parts += [
+                    f"{statistics.median(theirs) / statistics.median(mine_cpu):.2f}x {peer}'s"
+                    for peer in names
+                    if peer != "reference"
+                    and (theirs := cpu.get((f"{peer} {backend}", clients)))
+                    and (mine_cpu := cpu[f"reference {backend}", clients])
                 ]
                 print(f"  reference {backend} at {clients}: {', '.join(parts)}")
     return 0

@@ -4,7 +4,7 @@
 ``reference_app.create_app`` in one process exactly as ``python -m reference_app`` does (same
 limits, uvloop, migrated first) but on uvicorn's h11 protocol (bounded by
 ``h11_max_incomplete_event_size``) instead of the bounded httptools protocol;
-``--no-access-log`` turns uvicorn's access log off.
+its access log is off unless ``--access-log`` (as for every target of ``benchmarks/load.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--http", choices=["httptools", "h11"], default="httptools")
-    parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--access-log", action="store_true")
     args = parser.parse_args()
     asyncio.run(prepare_url(args.database_url, migrate=True))
     options: dict[str, Any] = uvicorn_options()
@@ -42,7 +42,7 @@ def main() -> int:
         host="127.0.0.1",
         port=args.port,
         lifespan="on",
-        access_log=not args.no_access_log,
+        access_log=args.access_log,
         **options,
     )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

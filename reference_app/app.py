@@ -120,6 +120,9 @@ def create_app(
         redirect_slashes=False,
         max_request_size=MAX_REQUEST_SIZE,
         problem_handler=json_safe_errors,
+        # No GZip layer: it wraps every response's send for bodies that are mostly under its
+        # 500-byte threshold, and would compress a large list on the event loop (a proxy's job).
+        gzip=False,
     )
     api.state.engine = engine
     api.formats["json"] = strict_json_format(api.formats["json"])
