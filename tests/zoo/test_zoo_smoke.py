@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .__main__ import VARIANTS, create_app, create_zoo_app, main
+from .__main__ import SERVED, VARIANTS, create_app, create_zoo_app, main
 from .app import INT32_MAX, INT32_MIN, ASGIApp, BooksApp
 from .mutants import DROP, MUTANTS, Hooked, Mutant, Probe, book_body, expected
 
@@ -57,16 +57,16 @@ def assert_error(response: httpx.Response, status: int) -> None:
 # ================================================================================================
 def test_registry_is_well_formed() -> None:
     known = {r["id"] for r in tomllib.loads(REQUIREMENTS.read_text())["requirement"]}
-    names = [m.name for m in MUTANTS]
+    names = [m.name for m in SERVED]
     assert len(MUTANTS) >= 28
     assert len(set(names)) == len(names)
     assert ("correct", *names) == VARIANTS
-    for m in MUTANTS:
+    for m in SERVED:
         assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", m.name), m.name
         assert m.breaks in known, (m.name, m.breaks)
         assert set(m.also) <= known | {"*"} and m.breaks not in m.also, (m.name, m.also)
         assert issubclass(m.app_class, BooksApp) and m.app_class is not BooksApp, m.name
-    assert len({m.app_class for m in MUTANTS}) == len(MUTANTS)
+    assert len({m.app_class for m in SERVED}) == len(SERVED)
 
 
 def test_zoo_is_independent_of_the_kit_and_the_reference_app() -> None:
