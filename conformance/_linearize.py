@@ -205,7 +205,12 @@ def search(ops: Sequence[Operation], meter: _Meter) -> bool:
         writes = [i for i in allowed if compiled[i][0] not in READ_ONLY]
         if hopeless(base, bits, state, allowed):
             return base, bits, []
-        return base, bits, sorted(writes, key=lambda i: completed[i])
+        # writes nobody observes first: a later read then finds the value it saw last
+        return (
+            base,
+            bits,
+            sorted(writes, key=lambda i: (compiled[i][2] != UNOBSERVED, completed[i])),
+        )
 
     def hopeless(base: int, bits: int, state: tuple[str, ...], allowed: list[int]) -> bool:
         """Is some allowed read-only op illegal now with no pending write, invoked before it
