@@ -110,6 +110,8 @@ class ConformanceReport:
         self.meta: dict[str, Any] = {}  # who produced the report, when, how long it took
         self.traffic: dict[str, tuple[int, str]] = {}  # test id -> requests sent, fingerprint
         self.first_failed_test: tuple[str, list[str]] | None = None  # where -x would stop
+        self.sent = 0  # requests sent so far, in the order tests ended
+        self.sent_to_first_failure: int | None = None  # ... when the first failed test ended
 
     def add_hygiene(self, hygiene: Hygiene) -> None:
         """Sum hygiene over sessions (one per xdist worker)."""
@@ -121,6 +123,10 @@ class ConformanceReport:
     def add_traffic(self, test: str, requests: int, digest: str) -> None:
         """What one test sent (see :func:`conformance._exchange.fingerprint`)."""
         self.traffic[test] = (requests, digest)
+        self.sent += requests
+        failed_first = self.first_failed_test is not None and self.first_failed_test[0] == test
+        if failed_first and self.sent_to_first_failure is None:
+            self.sent_to_first_failure = self.sent
 
     @property
     def requests(self) -> int:
@@ -343,7 +349,11 @@ class ConformanceReport:
             ],
             "first_failed_test": None
             if self.first_failed_test is None
-            else {"test": self.first_failed_test[0], "requirements": self.first_failed_test[1]},
+            else {
+                "test": self.first_failed_test[0],
+                "requirements": self.first_failed_test[1],
+                "requests_sent_by_then": self.sent_to_first_failure,
+            },
             "hygiene": None
             if self.hygiene is None
             else {"created": self.hygiene.created, "leftovers": self.hygiene.leftovers},

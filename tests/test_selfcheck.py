@@ -1,11 +1,14 @@
 """Self-check: the conformance suite passes the zoo's correct implementation and catches every
-mutant under the rule it breaks. Writes the kill matrix (mutant x requirement -> the layers that
-caught it) to reports/kill-matrix.json and reports/kill-matrix.md.
+mutant under the rule it breaks, blaming nothing else. Writes the kill matrix (mutant x layer,
+the other rules reported failed, the requests it took) to reports/kill-matrix.{json,md,html}.
 
-Each mutant runs only the kit tests of the rule it breaks (``--conformance-requirement``), across
-every layer, so the matrix shows which layers catch which bug; the zoo serves every variant from
-one process, and the runs go in parallel (``SELFCHECK_JOBS``, default: the CPU count). A race
-mutant missed by its run is run again, up to its ``attempts`` (docs/race-rates.md).
+Each mutant gets one whole run of the suite, as an implementer would run it, so the matrix shows
+which layers catch which bug and *blame precision*: every other MUST rule reported failed must be
+one the mutant genuinely breaks (listed in its ``also``, with the reason in its docstring). The
+first failed test of the run is where ``-x`` stops: it must fail the mutant's own rule. The zoo
+serves every variant from one process, and the runs go in parallel (``SELFCHECK_JOBS``, default:
+the CPU count). A race mutant missed by its run is run again, up to its ``attempts``
+(docs/race-rates.md).
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any
 import pytest
 
 from conformance._boot import ServerProcess
+from conformance._matrix import write_matrix_html
 from conformance._registry import load_registry
-from tests.zoo.mutants import MUTANTS, Mutant
+from tests.zoo.__main__ import SERVED as MUTANTS
+from tests.zoo.mutants import Mutant
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
@@ -53,6 +58,7 @@ def run_suite(url: str, report: Path, *args: str) -> tuple[int, dict[str, Any]]:
 
 
 def failed_ids(report: dict[str, Any]) -> dict[str, list[str]]:
+    """Every requirement reported failed (expected or not), with the layers that caught it."""
     return {
         item["id"]: item["caught_by"]
         for item in report["requirements"]
@@ -82,13 +88,11 @@ def judge(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
 
 def judge_once(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
     workdir.mkdir()
-    code, report = run_suite(
-        f"{zoo}/{mutant.name}",
-        workdir / "report.json",
-        "--conformance-requirement",
-        mutant.breaks,
-    )
+    code, report = run_suite(f"{zoo}/{mutant.name}", workdir / "report.json")
     failed = failed_ids(report)
+    registry = load_registry()
+    musts = [rid for rid in failed if registry[rid].gating and rid != mutant.breaks]
+    first = report["first_failed_test"] or {}
     return {
         "mutant": mutant.name,
         "breaks": mutant.breaks,
@@ -98,6 +102,13 @@ def judge_once(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
         "caught_by": failed.get(mutant.breaks, []),
         "only": mutant.only,
         "failed": sorted(failed),
+        "also_failed": sorted(musts),  # other MUST rules reported failed
+        "unexplained": sorted(set(musts) - set(mutant.also)),
+        "x_stops_at": first.get("test"),
+        "x_stops_on": first.get("requirements", []),
+        "requests_to_kill": first.get("requests_sent_by_then"),
+        "requests": report["traffic"]["requests"],
+        "report": str(workdir / "report.json"),
     }
 
 
@@ -112,23 +123,45 @@ def write_matrix(rows: list[dict[str, Any]]) -> None:
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "kill-matrix.json").write_text(json.dumps(rows, indent=2) + "\n")
     lines = [
-        "| Mutant | Breaks | Level | " + " | ".join(LAYERS) + " | Also failed |",
-        "|---|---|---|" + "---|" * len(LAYERS) + "---|",
-    ]
+        "| Mutant | Breaks | Level | " + " | ".join(LAYERS)
+        + " | Other MUST rules failed | `-x` stops on | Requests to the kill |",
+        "|---|---|---|" + "---|" * len(LAYERS) + "---|---|---|",
+    ]  # fmt: skip
     for row in rows:
         marks = " | ".join(mark(row, layer) for layer in LAYERS)
-        others = ", ".join(rid for rid in row["failed"] if rid != row["breaks"])
+        others = ", ".join(row["also_failed"]) or "none"
         level = registry[row["breaks"]].level
         runs = f" ({row['runs']} runs)" if row["runs"] > 1 else ""
+        stops = ", ".join(row["x_stops_on"]) or "(no failed test)"
         lines.append(
-            f"| `{row['mutant']}`{runs} | {row['breaks']} | {level} | {marks} | {others} |"
+            f"| `{row['mutant']}`{runs} | {row['breaks']} | {level} | {marks} | {others} | "
+            f"{stops} | {row['requests_to_kill'] or '-'} |"
         )
     caught = sum(row["caught"] for row in rows)
-    lines += ["", f"{caught}/{len(rows)} mutants caught under the rule they break."]
+    collateral = sum(len(row["also_failed"]) for row in rows)
+    unexplained = sum(len(row["unexplained"]) for row in rows)
+    on_own = sum(row["breaks"] in row["x_stops_on"] for row in rows)
+    kills = sorted(row["requests_to_kill"] for row in rows if row["requests_to_kill"])
+    lines += [
+        "",
+        f"{caught}/{len(rows)} mutants caught under the rule they break.",
+        f"Blame precision: {collateral} other MUST rule(s) reported failed across all mutants, "
+        f"{unexplained} of them not a rule the mutant genuinely breaks (each such rule is in the "
+        "mutant's `also`, with the reason in its docstring).",
+        f"`-x` stops on a test that fails the mutant's own rule for {on_own}/{len(rows)} mutants.",
+    ]
+    if kills:
+        median = kills[len(kills) // 2]
+        lines.append(f"Requests sent until the first failure: median {median}, most {kills[-1]}.")
     retried = [f"{row['mutant']} ({row['runs']})" for row in rows if row["runs"] > 1]
     if retried:  # races: the burst did not overlap at the server on the first run(s)
         lines.append(f"Runs it took to see a race: {', '.join(retried)}; every other mutant: 1.")
     (REPORTS / "kill-matrix.md").write_text("\n".join(lines) + "\n")
+    write_matrix_html(
+        [Path(row["report"]) for row in rows],
+        [row["mutant"] for row in rows],
+        REPORTS / "kill-matrix.html",
+    )
 
 
 def test_every_mutant_is_caught_for_the_rule_it_breaks(zoo: str, tmp_path: Path) -> None:
@@ -147,6 +180,16 @@ def test_every_mutant_is_caught_for_the_rule_it_breaks(zoo: str, tmp_path: Path)
     shared = {row["mutant"]: row["caught_by"] for row in rows if row["only"] and
               row["caught_by"] != [row["only"]]}  # fmt: skip
     assert not shared, f"mutants meant for one layer but caught by {shared}"
+    # Blame precision: no MUST rule the mutant does not break is reported failed.
+    imprecise = {row["mutant"]: row["unexplained"] for row in rows if row["unexplained"]}
+    assert not imprecise, f"mutants blamed for rules they do not break: {imprecise}"
+    # -x stops at the root cause: the first failed test fails the mutant's own rule.
+    elsewhere = {
+        row["mutant"]: (row["x_stops_at"], row["x_stops_on"])
+        for row in rows
+        if registry[row["breaks"]].gating and row["breaks"] not in row["x_stops_on"]
+    }
+    assert not elsewhere, f"-x would stop on another rule: {elsewhere}"
 
 
 def test_every_generated_layer_has_a_bug_only_it_catches() -> None:
@@ -174,3 +217,16 @@ def test_a_missed_race_is_run_again_up_to_its_attempts(
     assert runs == [f"{race.name}-1", f"{race.name}-2", f"{race.name}-3"]
     plain = next(m for m in MUTANTS if not m.needs_server)
     assert judge("http://zoo.test", plain, tmp_path) == {"caught": False, "runs": 1}
+
+
+@pytest.mark.parametrize("name", ["delete-keeps-in-list", "not-found-html", "oversize-500"])
+def test_x_stops_where_the_whole_run_first_failed(zoo: str, tmp_path: Path, name: str) -> None:
+    """The matrix reads where ``-x`` stops off a whole run (its first failed test); a real ``-x``
+    run on a few mutants stops on that same test, failing the mutant's own rule."""
+    mutant = next(m for m in MUTANTS if m.name == name)
+    code, report = run_suite(f"{zoo}/{name}", tmp_path / "x.json", "-x")
+    assert code == 1
+    first = report["first_failed_test"]
+    assert mutant.breaks in first["requirements"], first
+    _, whole = run_suite(f"{zoo}/{name}", tmp_path / "whole.json")
+    assert whole["first_failed_test"]["test"] == first["test"]
