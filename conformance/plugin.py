@@ -31,10 +31,9 @@ from conformance._boot import (
     reference_app_installed,
     reference_app_process,
 )
-from conformance._client import BooksClient
+from conformance._client import CONCURRENCY, BooksClient
 from conformance._exchange import Exchange, fingerprint, reproducer
 from conformance._expectations import ExpectationsError, load_expectations
-from conformance._html import write_report_html
 from conformance._profiles import PROFILES, Profile
 from conformance._registry import load_registry
 from conformance._report import ConformanceReport, Failure, Hygiene
@@ -73,6 +72,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
 
 
@@ -144,6 +153,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="per-request timeout in seconds (env CONFORMANCE_TIMEOUT, default 10)",
     )
     group.addoption(
+        "--conformance-concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="requests in flight at once for independent checks and cleanup (env "
+        f"CONFORMANCE_CONCURRENCY, default {CONCURRENCY}; 1 sends everything one at a time). "
+        "Checks whose meaning depends on order stay sequential",
+    )
+    group.addoption(
         "--conformance-reference-db",
         metavar="URL",
         default=None,
@@ -161,6 +179,7 @@ ENV = {
     "conformance_profile": "CONFORMANCE_PROFILE",
     "conformance_repro_dir": "CONFORMANCE_REPRO_DIR",
     "conformance_timeout": "CONFORMANCE_TIMEOUT",
+    "conformance_concurrency": "CONFORMANCE_CONCURRENCY",
     "conformance_reference_db": "CONFORMANCE_REFERENCE_DB",
 }
 
@@ -215,6 +234,13 @@ class Kit:
             self.timeout = _positive_float(timeout) if isinstance(timeout, str) else timeout
         except argparse.ArgumentTypeError as error:
             raise pytest.UsageError(f"CONFORMANCE_TIMEOUT: {error}") from None
+        concurrency = self.setting("conformance_concurrency") or CONCURRENCY
+        try:
+            self.concurrency = (
+                _positive_int(concurrency) if isinstance(concurrency, str) else concurrency
+            )
+        except argparse.ArgumentTypeError as error:
+            raise pytest.UsageError(f"CONFORMANCE_CONCURRENCY: {error}") from None
         path = self.setting("conformance_expectations")
         try:
             self.expectations = load_expectations(Path(path), self.registry) if path else {}
@@ -351,6 +377,7 @@ class Kit:
         self.client = BooksClient(
             self.resolve_target(),
             timeout=self.timeout,
+            concurrency=self.concurrency,
             on_violation=self.on_violation,
             on_exchange=self.on_exchange,
         )
@@ -732,7 +759,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for option, write in (
         ("conformance_report_json", kit.report.write_json),
         ("conformance_report_md", kit.report.write_markdown),
-        ("conformance_report_html", lambda path: write_report_html(kit.report, path)),
+        ("conformance_report_html", lambda path: _write_html(kit.report, path)),
     ):
         path = kit.reports[option]
         if not path:
@@ -744,6 +771,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             kit.unwritten.append(f"--{option.replace('_', '-')} {path}: {error}")
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
     session.config.hook.pytest_conformance_report(config=session.config, report=kit.report)
+
+
+def _write_html(report: ConformanceReport, path: str) -> None:
+    from conformance._html import write_report_html  # Jinja2: loaded only when asked for
+
+    write_report_html(report, path)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
