@@ -4,12 +4,13 @@ stopped answering."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -20,8 +21,11 @@ from conformance._violation import WANTS, HygieneError, RequirementViolation, Ta
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 _UNSET: Any = object()
-#: Requests in flight at once while cleaning up.
-CLEANUP_WORKERS = 8
+#: Requests in flight at once for independent checks and cleanup (--conformance-concurrency).
+CONCURRENCY = 8
+#: Batch numbers of :meth:`BooksClient.parallel` (apart from the concurrency layer's).
+_batches = itertools.count(1_000_001)
+T = TypeVar("T")
 #: After this many requests in a row got no answer, the target counts as gone (see TargetGone).
 SILENT_LIMIT = 3
 
@@ -87,7 +91,9 @@ class BooksClient:
         ledger: Ledger | None = None,
         on_violation: Violation = _raise,
         on_exchange: Callable[[Exchange], None] | None = None,
+        concurrency: int = CONCURRENCY,
     ) -> None:
+        self.concurrency = max(1, concurrency)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.ledger = ledger if ledger is not None else Ledger()
@@ -141,7 +147,8 @@ class BooksClient:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             sent_headers.setdefault("content-type", JSON)
         exchange = Exchange(method, path, sent_headers, content, body_recipe=body_recipe,
-                            rule=rule, want=WANTS.get(rule or ""))  # fmt: skip
+                            rule=rule, want=WANTS.get(rule or ""),
+                            batch=getattr(self._local, "batch", None))  # fmt: skip
         with self._lock:
             self.history.append(exchange)
         self._local.exchange = exchange
@@ -169,6 +176,50 @@ class BooksClient:
         if check:
             self.check_response(exchange)
         return response
+
+    def send(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, Exchange]:
+        """:meth:`request`, returning the response with its own exchange (safe inside
+        :meth:`parallel`, where ``history[-1]`` may be another thread's)."""
+        response = self.request(method, path, **kwargs)
+        return response, self.sent()
+
+    def parallel(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent ``calls`` ``concurrency`` at a time; their results in call order.
+
+        Use it only for requests whose meaning does not depend on their order. Their exchanges
+        are tagged as one batch (the fingerprint takes them in any order; a reproducer replays
+        them concurrently). Every call finishes before this returns; then the first call (in
+        call order) that raised has its exception raised here, so the blame is deterministic.
+        Build every request body before calling: the calls must send the same requests whatever
+        the interleaving.
+
+        Example: ``answers = client.parallel([partial(client.send, "GET", p) for p in paths])``.
+        """
+        batch = next(_batches)
+
+        def run(call: Callable[[], T]) -> T:
+            self._local.batch = batch
+            try:
+                return call()
+            finally:
+                self._local.batch = None
+
+        if self.concurrency == 1 or len(calls) <= 1:
+            outcomes: list[tuple[T | None, BaseException | None]] = []
+            for call in calls:
+                try:
+                    outcomes.append((run(call), None))
+                except Exception as error:  # (raised below, in call order)
+                    outcomes.append((None, error))
+        else:
+            with ThreadPoolExecutor(min(self.concurrency, len(calls))) as pool:
+                futures = [pool.submit(run, call) for call in calls]
+                outcomes = [(None, f.exception()) if f.exception() else (f.result(), None)
+                            for f in futures]  # fmt: skip
+        for _, failure in outcomes:
+            if failure is not None:
+                raise failure
+        return [result for result, _ in outcomes]  # type: ignore[misc]
 
     def sent(self) -> Exchange:
         """The exchange the calling thread sent last (threads of a concurrent batch each get
@@ -267,7 +318,7 @@ class BooksClient:
         if not isinstance(books, list):
             raise RequirementViolation(
                 "LIST-OK", f"GET /books got {response.status_code}, not a JSON array",
-                self.history[-1],
+                self.sent(),
             )  # fmt: skip
         return books
 
@@ -280,7 +331,7 @@ class BooksClient:
 
         Verified with one ``GET /books``: an id still listed, or one whose DELETE got neither 204
         nor 404, is read back with a GET (404 clears it). When the list cannot be read, every id
-        is read back. The requests go ``CLEANUP_WORKERS`` at a time (a run may leave hundreds).
+        is read back. The requests go ``concurrency`` at a time (a run may leave hundreds).
         """
 
         if self.gone is not None:  # nothing can be deleted or verified any more
@@ -292,7 +343,7 @@ class BooksClient:
         def remains(book_id: int) -> bool:
             return self.request("GET", f"/books/{book_id}", check=False).status_code != 404
 
-        with ThreadPoolExecutor(CLEANUP_WORKERS) as pool:
+        with ThreadPoolExecutor(self.concurrency) as pool:
             live = sorted(self.ledger.live)
             unclear = {i for i, status in zip(live, pool.map(delete, live), strict=True)
                        if status not in (204, 404)}  # fmt: skip

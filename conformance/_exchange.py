@@ -164,12 +164,19 @@ def reproducer(exchanges: Sequence[Exchange]) -> str:
 def fingerprint(exchanges: Sequence[Exchange], *, ordered: bool = True) -> str:
     """A digest of the requests sent (method, path, headers but ``host``, body): two runs that
     sent the same requests have the same one. ``ordered=False`` ignores their order, for requests
-    sent concurrently.
+    sent concurrently. Even when ordered, the requests of one batch (a run of exchanges with one
+    ``batch`` number: sent concurrently) count in any order among themselves.
 
     Example: ``fingerprint(client.history)`` is the same for two runs against fresh targets.
     """
-    lines = [json.dumps([ex.method, ex.path, _headers(ex), (ex.request_body or b"").hex()])
-             for ex in exchanges]  # fmt: skip
+    lines: list[str] = []
+    group: list[str] = []
+    for index, ex in enumerate(exchanges):
+        group.append(json.dumps([ex.method, ex.path, _headers(ex), (ex.request_body or b"").hex()]))
+        following = exchanges[index + 1] if index + 1 < len(exchanges) else None
+        if ex.batch is None or following is None or following.batch != ex.batch:
+            lines += sorted(group)
+            group = []
     if not ordered:
         lines.sort()
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()

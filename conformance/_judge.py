@@ -227,8 +227,9 @@ PLAIN: dict[str, Any] = {"title": "x", "author": "x", "year": 1999}
 
 
 def last(client: BooksClient) -> Exchange:
-    """The exchange of the client's latest request."""
-    return client.history[-1]
+    """The exchange of the calling thread's latest request (its own, inside
+    :meth:`BooksClient.parallel`, where ``client.history[-1]`` may be another thread's)."""
+    return client.sent()
 
 
 def send_raw(

@@ -42,7 +42,32 @@ def test_fingerprint_order_counts_unless_told_otherwise() -> None:
     assert fingerprint(forward, ordered=False) == fingerprint(backward, ordered=False)
 
 
-def run_against_a_fresh_zoo(pytester: pytest.Pytester, name: str) -> dict[str, Any]:
+def test_a_batch_counts_in_any_order_but_stays_in_its_place() -> None:
+    one, two, three = (exchange("GET", f"/books/{n}") for n in (1, 2, 3))
+    for ex in (one, two):
+        ex.batch = 7
+    assert fingerprint([one, two, three]) == fingerprint([two, one, three])
+    assert fingerprint([one, two, three]) != fingerprint([three, one, two])  # order outside it
+    assert fingerprint([one, two]) != fingerprint([one, two, two])  # a multiset, not a set
+
+
+PARALLEL = "ignores_query or well_formed_invalid or odd_requests or bad_path_ids_are_rejected"
+
+
+def test_parallel_checks_send_the_same_multiset_whatever_the_concurrency(
+    pytester: pytest.Pytester,
+) -> None:
+    """The checks that send through ``BooksClient.parallel``: three runs against fresh targets,
+    and a sequential one (``--conformance-concurrency 1``), send the same requests."""
+    runs = [run_against_a_fresh_zoo(pytester, f"run{n}", "-k", PARALLEL) for n in range(3)]
+    runs.append(run_against_a_fresh_zoo(pytester, "sequential", "-k", PARALLEL,
+                                        "--conformance-concurrency", "1"))  # fmt: skip
+    assert runs[0]["requests"] > 100
+    assert len({test for test in runs[0]["tests"] if "ignores_query" in test}) > 3
+    assert all(run == runs[0] for run in runs[1:])
+
+
+def run_against_a_fresh_zoo(pytester: pytest.Pytester, name: str, *options: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "tests.zoo", "--host", "127.0.0.1", "--port", "0"]
     with ServerProcess(command, ROOT, ready_path="/correct/books") as server:
         out = pytester.path / f"{name}.json"
@@ -50,7 +75,8 @@ def run_against_a_fresh_zoo(pytester: pytest.Pytester, name: str) -> dict[str, A
             "--pyargs", "conformance", "-p", "no:cacheprovider",
             "--base-url", f"{server.url}/correct", "--conformance-profile", "quick",
             "--conformance-report-json", str(out),
-            "-k", "read_back or put_replaces or behave_like_the_model or linked or concurrent",
+            *(options or ("-k", "read_back or put_replaces or behave_like_the_model or linked "
+                          "or concurrent")),
         )  # fmt: skip
         assert result.ret == pytest.ExitCode.OK, result.stdout.str()[-2000:]
     traffic: dict[str, Any] = json.loads(out.read_text())["traffic"]
