@@ -87,7 +87,8 @@ def main() -> int:
             outcomes = list(pool.map(judge, [m.name for m in mutants]))
         kills = 0
         for mutant, outcome in zip(mutants, outcomes, strict=True):
-            killed = mutant.breaks in outcome["failed"]  # type: ignore[operator]
+            failed: set[str] = outcome["failed"]  # type: ignore[assignment]
+            killed = bool(failed & set(mutant.requirements)) or ("*" in mutant.also and failed)
             kills += killed
             print(f"{mutant.name:<34} {mutant.breaks:<18} {'killed' if killed else 'MISSED':<7}"
                   f"{outcome['until'] or '-':>6} requests until "
