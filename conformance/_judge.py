@@ -252,6 +252,19 @@ def read_book(client: BooksClient, book_id: int) -> Any:
     return response.json()
 
 
+def require_gone(client: BooksClient, book: dict[str, Any]) -> None:
+    """After a 204 DELETE: a GET that still finds the book blames DELETE-GONE; any other answer
+    but 404 (``200 null``, a 410) blames READ-404."""
+    response = client.get(f"/books/{book['id']}", rule="READ-404")
+    status, exchange = response.status_code, last(client)
+    if status == 404:
+        return
+    served = exchange.response_json()
+    found = 200 <= status < 300 and isinstance(served, dict) and served.get("id") == book["id"]
+    require("DELETE-GONE", not found, f"GET after DELETE got {status} and the book", exchange)
+    require("READ-404", False, f"GET of a deleted book got {status}, want 404", exchange)
+
+
 def forget(client: BooksClient, book_id: int) -> None:
     """Delete a book this test created and no longer needs; not a check (DELETE has its own)."""
     client.request("DELETE", f"/books/{book_id}", check=False)

@@ -24,6 +24,7 @@ from conformance._judge import (
     last,
     read,
     read_book,
+    require_gone,
     shape_problem,
 )
 from conformance._violation import RequirementViolation, require
@@ -35,19 +36,6 @@ def delete(client: BooksClient, book_id: int) -> None:
     """DELETE a book this run created: DELETE-OK wants 204."""
     status = client.delete(f"/books/{book_id}", rule="DELETE-OK").status_code
     require("DELETE-OK", status == 204, f"DELETE of a live book got {status}", last(client))
-
-
-def require_gone(client: BooksClient, book: dict[str, Any]) -> None:
-    """After a 204 DELETE: a GET that still finds the book blames DELETE-GONE; any other answer
-    but 404 (``200 null``, a 410) blames READ-404."""
-    response = client.get(f"/books/{book['id']}", rule="READ-404")
-    status, exchange = response.status_code, last(client)
-    if status == 404:
-        return
-    served = exchange.response_json()
-    found = 200 <= status < 300 and isinstance(served, dict) and served.get("id") == book["id"]
-    require("DELETE-GONE", not found, f"GET after DELETE got {status} and the book", exchange)
-    require("READ-404", False, f"GET of a deleted book got {status}, want 404", exchange)
 
 
 @requirement("BOOK-SHAPE")
@@ -245,6 +233,11 @@ def test_put_returns_200_and_the_replaced_book(client: BooksClient, book: dict[s
     exchange = last(client)
     status = response.status_code
     require("PUT-OK", status == 200, f"PUT of an existing book got {status}", exchange)
+    answered = exchange.response_json()
+    moved = isinstance(answered, dict) and "id" in answered and answered["id"] != book["id"]
+    require("PUT-REPLACE", not moved, f"PUT /books/{book['id']} answered id "
+            f"{answered.get('id') if isinstance(answered, dict) else None!r}: the id must not "
+            "change", exchange)  # fmt: skip
     want = expected(body, book["id"])
     check_book(
         "the PUT answer", response.json(), want, "PUT-OK", exchange, before=book, stale="PUT-OK"
@@ -347,17 +340,11 @@ def test_reads_reflect_the_last_write(client: BooksClient) -> None:
         )
         before, body = expected(body, book_id), valid_body(title=f"rewritten {round_}", isbn=DROP)
         response = client.put(f"/books/{book_id}", body, rule="PUT-OK")
-        require(
-            "PUT-OK", response.status_code == 200, f"PUT got {response.status_code}", last(client)
-        )
-        check_book(
-            "GET after PUT",
-            read_book(client, book_id),
-            expected(body, book_id),
-            "READ-YOUR-WRITES",
-            last(client),
-            before=before,
-            stale="READ-YOUR-WRITES",
+        answer = last(client)
+        require("PUT-OK", response.status_code == 200, f"PUT got {response.status_code}", answer)
+        stored = read_book(client, book_id)  # a stale answer and read: PUT-REPLACE, not this
+        check_put(
+            (response.json(), answer), (stored, last(client)), expected(body, book_id), before
         )
         listed = {b.get("id"): b for b in client.list_books() if isinstance(b, dict)}
         check_book(
