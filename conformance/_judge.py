@@ -265,6 +265,21 @@ def require_gone(client: BooksClient, book: dict[str, Any]) -> None:
     require("READ-404", False, f"GET of a deleted book got {status}, want 404", exchange)
 
 
+def put_book(client: BooksClient, book_id: int, body: Book) -> tuple[Any, Exchange]:
+    """PUT a valid body to a book this run created: a 200 is required (PUT-OK), and an answer
+    with another id blames PUT-REPLACE (the id is unchanged) before anything reads the old one.
+    Returns the answer and its exchange."""
+    response = client.put(f"/books/{book_id}", body, rule="PUT-OK")
+    exchange = last(client)
+    require("PUT-OK", response.status_code == 200, f"PUT got {response.status_code}", exchange)
+    answer = exchange.response_json()
+    moved = isinstance(answer, dict) and "id" in answer and answer["id"] != book_id
+    require("PUT-REPLACE", not moved, f"PUT /books/{book_id} answered id "
+            f"{answer.get('id') if isinstance(answer, dict) else None!r}: the id must not change",
+            exchange)  # fmt: skip
+    return answer, exchange
+
+
 def forget(client: BooksClient, book_id: int) -> None:
     """Delete a book this test created and no longer needs; not a check (DELETE has its own)."""
     client.request("DELETE", f"/books/{book_id}", check=False)

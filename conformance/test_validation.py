@@ -191,7 +191,10 @@ def test_strings_are_stored_exactly(client: BooksClient, text: str) -> None:
     response = client.put(f"/books/{book_id}", body, rule="PUT-OK")
     exchange = last(client)
     require_accepted(client, body, response, exchange, status=200, rule="PUT-OK")
-    check_book("the PUT answer", response.json(), expected(body, book_id), "DATA-EXACT", exchange)
+    answer = response.json()
+    moved = isinstance(answer, dict) and "id" in answer and answer["id"] != book_id
+    require("PUT-REPLACE", not moved, f"PUT /books/{book_id} answered another id", exchange)
+    check_book("the PUT answer", answer, expected(body, book_id), "DATA-EXACT", exchange)
 
 
 @requirement("CT-JSON")

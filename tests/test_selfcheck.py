@@ -103,7 +103,7 @@ def judge_once(zoo: str, mutant: Mutant, workdir: Path) -> dict[str, Any]:
         "only": mutant.only,
         "failed": sorted(failed),
         "also_failed": sorted(musts),  # other MUST rules reported failed
-        "unexplained": sorted(set(musts) - set(mutant.also)),
+        "unexplained": [] if "*" in mutant.also else sorted(set(musts) - set(mutant.also)),
         "x_stops_at": first.get("test"),
         "x_stops_on": first.get("requirements", []),
         "requests_to_kill": first.get("requests_sent_by_then"),
