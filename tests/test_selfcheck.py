@@ -140,7 +140,8 @@ def write_matrix(rows: list[dict[str, Any]]) -> None:
     caught = sum(row["caught"] for row in rows)
     collateral = sum(len(row["also_failed"]) for row in rows)
     unexplained = sum(len(row["unexplained"]) for row in rows)
-    on_own = sum(row["breaks"] in row["x_stops_on"] for row in rows)
+    gating = [row for row in rows if registry[row["breaks"]].gating]
+    on_own = sum(row["breaks"] in row["x_stops_on"] for row in gating)
     kills = sorted(row["requests_to_kill"] for row in rows if row["requests_to_kill"])
     lines += [
         "",
@@ -148,7 +149,8 @@ def write_matrix(rows: list[dict[str, Any]]) -> None:
         f"Blame precision: {collateral} other MUST rule(s) reported failed across all mutants, "
         f"{unexplained} of them not a rule the mutant genuinely breaks (each such rule is in the "
         "mutant's `also`, with the reason in its docstring).",
-        f"`-x` stops on a test that fails the mutant's own rule for {on_own}/{len(rows)} mutants.",
+        f"`-x` stops on a test that fails the mutant's own rule for {on_own}/{len(gating)} "
+        "mutants that break a MUST rule (a SHOULD or MAY failure is an xfail: `-x` runs on).",
     ]
     if kills:
         median = kills[len(kills) // 2]
