@@ -6,13 +6,9 @@ They run only when selected with ``-m chaos`` (``tox -e chaos``), so that the or
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-
 import pytest
 
-from tests.test_app_server import Server, start_server
+from tests.test_app_server import start  # noqa: F401  (the fixture that starts the CLI)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -23,17 +19,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if chaos:
         config.hook.pytest_deselected(items=chaos)
         items[:] = [item for item in items if not item.get_closest_marker("chaos")]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[object]:
-    """``start(args, **variables)`` starts the CLI in ``tmp_path``; killed after the test."""
-    started: list[Server] = []
-
-    def start(args: Sequence[str], **variables: str) -> Server:
-        started.append(start_server(args, cwd=tmp_path, **variables))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop(signal.SIGKILL)
