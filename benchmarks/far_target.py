@@ -59,7 +59,7 @@ def proxy(address: str, rtt_ms: float, prefix: str) -> Iterator[str]:
         yield server.url
 
 
-def run(url: str, profile: str, concurrency: int | None, workdir: Path) -> str:
+def run(url: str, profile: str, concurrency: int | None, workdir: Path, workers: int = 0) -> str:
     report, junit = workdir / "report.json", workdir / "junit.xml"
     command = [sys.executable, "-m", "pytest", "--pyargs", "conformance", "-q",
                "-p", "no:cacheprovider", "--base-url", url, "--conformance-profile", profile,
@@ -67,6 +67,8 @@ def run(url: str, profile: str, concurrency: int | None, workdir: Path) -> str:
                f"--conformance-repro-dir={workdir / 'repro'}"]  # fmt: skip
     if concurrency is not None:
         command.append(f"--conformance-concurrency={concurrency}")
+    if workers:  # pytest-xdist: one module (a layer, or an example module) per worker at a time
+        command += ["-n", str(workers), "--dist", "loadscope"]
     load = os.getloadavg()[0]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -105,6 +107,7 @@ def main() -> None:
     parser.add_argument("--profile", default="default", choices=["quick", "default", "thorough"])
     parser.add_argument("--concurrency", type=int, default=None, help="--conformance-concurrency")
     parser.add_argument("--repeat", type=int, default=1, help="runs per target and RTT")
+    parser.add_argument("--workers", type=int, default=0, help="pytest-xdist workers (0: none)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; profile {args.profile}", flush=True)
     for kind in args.target.split(","):
@@ -114,7 +117,7 @@ def main() -> None:
                     workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
                     address, prefix = stack.enter_context(target(kind, workdir))
                     url = stack.enter_context(proxy(address, rtt, prefix)) + prefix
-                    line = run(url, args.profile, args.concurrency, workdir)
+                    line = run(url, args.profile, args.concurrency, workdir, args.workers)
                 print(f"{kind:<9} RTT {rtt:4.0f} ms: {line}", flush=True)
 
 
