@@ -34,8 +34,10 @@ if collect_ignore_glob == []:
         write_matrix_html([REPORTS / f"{name}.json" for name in names], names, out)
         return out
 
-    @pytest.fixture(scope="session")
+    @pytest.fixture(scope="module")
     def context() -> Iterator[BrowserContext]:
+        """Chromium for one module: Playwright's event loop ends with it, so tests run after
+        the browser tests in the same process (asyncio ones included) get a loop of their own."""
         try:
             with chromium() as browser_context:
                 yield browser_context
