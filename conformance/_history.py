@@ -29,7 +29,6 @@ from conformance._violation import RequirementViolation, require
 #: A book's state in the sequential model: one of these, or a :func:`value_of` string.
 UNBORN = "<unborn>"  # its id was never handed out
 GONE = "<deleted>"  # it was deleted
-KINDS = ("create", "read", "put", "delete", "list")
 
 
 def value_of(book: Any) -> str:
